@@ -1,0 +1,170 @@
+"""The contract between export, build and runtime: graph I/O names, metadata, and the engine file header.
+
+Every artifact (ONNX model or TensorRT engine) carries an :class:`ArtifactMeta`:
+- in an ONNX model, as JSON in ``metadata_props["grace_edge"]``;
+- in an engine file, as a header: ``MAGIC``, a little-endian uint32 header length, the JSON header, then the
+  serialized engine. The header holds the engine's size and SHA-256, so a truncated or foreign file is
+  rejected before TensorRT deserialises it.
+
+Graph outputs are fixed-shape: ``detections`` ``[B, max_det, 6]`` float32 rows ``(x1, y1, x2, y2, score, class)``
+and ``num_detections`` ``[B]`` int32, the count of valid rows (valid rows come first, by score).
+Box coordinates are in the pixels of the graph input: with ``uint8_nhwc`` input that is the camera image itself;
+with ``float32_nchw`` input it is the letterboxed network input, which the host maps back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grace_edge.errors import ArtifactError
+
+FORMAT_VERSION = 1
+INPUT_NAME = "images"
+OUTPUT_DETECTIONS = "detections"
+OUTPUT_COUNT = "num_detections"
+ONNX_METADATA_KEY = "grace_edge"
+ENGINE_MAGIC = b"GRACEENG"
+INPUT_FORMATS = ("uint8_nhwc", "float32_nchw")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class ArtifactMeta:
+    """What a runtime must know about an artifact; stored inside it."""
+
+    names: list[str]
+    imgsz: tuple[int, int]  # network input (height, width)
+    input_format: str  # one of INPUT_FORMATS
+    input_shape: tuple[int, int, int]  # graph input without batch: (H, W, C) for uint8_nhwc, (C, H, W) for float
+    max_det: int = 100
+    conf_thres: float = 0.25
+    iou_thres: float = 0.7
+    precision: str = "fp32"
+    batch: tuple[int, int, int] = (1, 1, 1)  # (min, opt, max)
+    model: str = "grace-s"
+    source: dict[str, str] = field(default_factory=dict)  # sha256 of weights / onnx / calibration
+    backend: dict[str, str] = field(default_factory=dict)  # e.g. tensorrt version, gpu name, compute capability
+    format_version: int = FORMAT_VERSION
+    grace_edge_version: str = ""
+
+    def __post_init__(self) -> None:
+        self.imgsz = tuple(int(v) for v in self.imgsz)  # type: ignore[assignment]
+        self.input_shape = tuple(int(v) for v in self.input_shape)  # type: ignore[assignment]
+        self.batch = tuple(int(v) for v in self.batch)  # type: ignore[assignment]
+        if not self.grace_edge_version:
+            from grace_edge import __version__
+
+            self.grace_edge_version = __version__
+        self.validate()
+
+    def validate(self) -> None:
+        problems = []
+        if not self.names:
+            problems.append("names is empty")
+        if self.input_format not in INPUT_FORMATS:
+            problems.append(f"input_format {self.input_format!r} not in {INPUT_FORMATS}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision {self.precision!r} not in {PRECISIONS}")
+        if len(self.imgsz) != 2 or min(self.imgsz) <= 0:
+            problems.append(f"imgsz {self.imgsz} is not (height, width) > 0")
+        if len(self.input_shape) != 3 or min(self.input_shape) <= 0:
+            problems.append(f"input_shape {self.input_shape} is not 3 positive sizes")
+        b0, b1, b2 = self.batch if len(self.batch) == 3 else (0, 0, 0)
+        if not 1 <= b0 <= b1 <= b2:
+            problems.append(f"batch {self.batch} is not 1 <= min <= opt <= max")
+        if self.max_det <= 0:
+            problems.append(f"max_det {self.max_det} must be positive")
+        if self.format_version != FORMAT_VERSION:
+            problems.append(f"format_version {self.format_version} is not {FORMAT_VERSION} (made by another grace-edge)")
+        if problems:
+            raise ArtifactError("invalid grace-edge metadata: " + "; ".join(problems))
+
+    @property
+    def channels(self) -> int:
+        return self.input_shape[2] if self.input_format == "uint8_nhwc" else self.input_shape[0]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, origin: str = "artifact") -> "ArtifactMeta":
+        try:
+            data: dict[str, Any] = json.loads(text)
+            known = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except ArtifactError as e:
+            raise ArtifactError(f"{origin}: {e}") from None
+        except (ValueError, TypeError) as e:
+            raise ArtifactError(f"{origin}: grace-edge metadata is not valid JSON of the expected form ({e})") from None
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pack_engine(meta: ArtifactMeta, engine: bytes) -> bytes:
+    """Prefix a serialized TensorRT engine with the grace-edge header."""
+    header = json.loads(meta.to_json())
+    header["engine_size"] = len(engine)
+    header["engine_sha256"] = hashlib.sha256(engine).hexdigest()
+    blob = json.dumps(header, sort_keys=True).encode("utf-8")
+    return ENGINE_MAGIC + struct.pack("<I", len(blob)) + blob + engine
+
+
+def unpack_engine(path: str | Path) -> tuple[ArtifactMeta, bytes]:
+    """Read an engine file, check its header, size and hash; return (metadata, serialized engine)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: engine file not found")
+    data = path.read_bytes()
+    if not data.startswith(ENGINE_MAGIC):
+        raise ArtifactError(
+            f"{path}: not a grace-edge engine (no {ENGINE_MAGIC.decode()} header); build it with 'grace-edge build'"
+        )
+    n0 = len(ENGINE_MAGIC)
+    if len(data) < n0 + 4:
+        raise ArtifactError(f"{path}: truncated engine file (header cut off)")
+    (size,) = struct.unpack("<I", data[n0 : n0 + 4])
+    start = n0 + 4 + size
+    if len(data) < start:
+        raise ArtifactError(f"{path}: truncated engine file (header cut off)")
+    try:
+        header = json.loads(data[n0 + 4 : start])
+    except ValueError:
+        raise ArtifactError(f"{path}: corrupt engine header") from None
+    engine = data[start:]
+    if len(engine) != header.get("engine_size"):
+        raise ArtifactError(
+            f"{path}: truncated or padded engine: {len(engine)} bytes, header says {header.get('engine_size')}"
+        )
+    if hashlib.sha256(engine).hexdigest() != header.get("engine_sha256"):
+        raise ArtifactError(f"{path}: engine bytes do not match the header's SHA-256 (corrupt file)")
+    header.pop("engine_size"), header.pop("engine_sha256")
+    return ArtifactMeta.from_json(json.dumps(header), origin=str(path)), engine
+
+
+def read_onnx_meta(path: str | Path) -> ArtifactMeta:
+    """Read the :class:`ArtifactMeta` stored in an ONNX model made by ``grace-edge export``."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: ONNX file not found")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
+        raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if ONNX_METADATA_KEY not in props:
+        raise ArtifactError(f"{path}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
+    return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=str(path))

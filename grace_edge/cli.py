@@ -1,0 +1,63 @@
+"""``grace-edge`` command line: one subcommand per pipeline stage.
+
+Each stage module provides ``add_commands(subparsers)``, which adds its subcommands and sets ``func`` (a function
+taking the parsed args and returning an exit code). Stage modules import heavy packages inside ``func`` only, so
+``grace-edge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from grace_edge import __version__
+from grace_edge.errors import GraceEdgeError
+
+# Order = pipeline order, which is also the order --help lists them in.
+STAGE_CLI_MODULES = (
+    "grace_edge.data.cli",  # data
+    "grace_edge.train.cli",  # train, ablate
+    "grace_edge.evaluate.cli",  # val
+    "grace_edge.export.cli",  # export
+    "grace_edge.build.cli",  # build
+    "grace_edge.runtime.cli",  # predict
+    "grace_edge.bench.cli",  # bench
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grace-edge",
+        description=(
+            "GRACE steel-surface-defect detector, from NEU-DET to a TensorRT engine on the line.\n"
+            "Typical flow: data -> train -> val -> export -> build -> bench / predict."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"grace-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in STAGE_CLI_MODULES:
+        importlib.import_module(name).add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GraceEdgeError as e:
+        print(f"grace-edge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"grace-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
