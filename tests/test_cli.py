@@ -1,0 +1,57 @@
+"""The command line: every stage is listed, every subcommand explains itself, and --help stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from grace_edge.cli import build_parser, main
+
+COMMANDS = ("data", "train", "ablate", "val", "export", "build", "predict", "bench")
+
+
+def test_top_level_help_lists_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in text
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_subcommand_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert f"grace-edge {command}" in text and len(text) > 200
+
+
+def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_packages() -> None:
+    code = (
+        "import sys; from grace_edge.cli import build_parser; build_parser();"
+        "print(sorted(m for m in ('torch', 'ultralytics', 'onnxruntime', 'tensorrt', 'cv2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_user_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    missing = tmp_path / "nope.onnx"
+    code = main(["predict", str(tmp_path), "--model", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err and str(missing) in err and err.count("\n") == 1
+
+
+def test_parser_builds() -> None:
+    assert build_parser().prog == "grace-edge"
