@@ -1,0 +1,59 @@
+"""``grace-edge val``: COCO metrics of a trained or exported model on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "val",
+        help="measure a model's accuracy (COCO mAP, AP by size, precision/recall/F1) on a dataset split",
+        description=(
+            "Run a model on every image of a dataset split and compare its boxes with the labels.\n"
+            "Reports COCO mAP50-95 and mAP50 (all classes and per class), AP for small/medium/large boxes,\n"
+            "and precision, recall and F1 at the confidence you would deploy with (--f1-conf).\n"
+            "Works on a training checkpoint (.pt) and on exported models (.onnx, .engine): evaluate the\n"
+            "exported model before putting it on the line, to see what export and quantization cost."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--weights", required=True, metavar="FILE",
+                   help="model to evaluate: a .pt checkpoint from 'grace-edge train', or a .onnx / .engine "
+                        "from 'grace-edge export' / 'grace-edge build'")
+    p.add_argument("--data", required=True, metavar="YAML",
+                   help="dataset YAML in Ultralytics format (as written by 'grace-edge data')")
+    p.add_argument("--split", default="val", metavar="NAME",
+                   help="which split of the YAML to evaluate: train, val or test (default: val)")
+    p.add_argument("--imgsz", type=int, default=640, metavar="PIXELS",
+                   help=".pt only: network input size in pixels, as in training (default: 640); "
+                        "exported models use the size they were exported with")
+    p.add_argument("--batch", type=int, default=16, metavar="N", help="images per forward pass (default: 16)")
+    p.add_argument("--device", default="cpu", metavar="DEV",
+                   help=".pt only: 'cpu' or a CUDA device such as '0' (default: cpu); "
+                        "exported models run on their own backend")
+    p.add_argument("--conf", type=float, default=0.001, metavar="SCORE",
+                   help="lowest score kept for the mAP computation; keep it low so mAP sees the whole "
+                        "precision-recall curve (default: 0.001)")
+    p.add_argument("--f1-conf", type=float, default=0.25, metavar="SCORE",
+                   help="deployment threshold at which precision, recall and F1 are reported (default: 0.25)")
+    p.add_argument("--max-images", type=int, default=None, metavar="N",
+                   help="evaluate only N images, spread evenly over the split, for a quick check (default: all)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write all metrics to this JSON file")
+    p.set_defaults(func=run_val)
+
+
+def run_val(args: argparse.Namespace) -> int:
+    from grace_edge.evaluate import evaluate
+    from grace_edge.io import write_json
+
+    result = evaluate(
+        args.weights, args.data, imgsz=args.imgsz, batch=args.batch, device=args.device, split=args.split,
+        conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images,
+    )
+    print(result.table())
+    for warning in result.settings.get("warnings", []):
+        print(f"warning: {warning}")
+    if args.json:
+        print(f"metrics written to {write_json(args.json, result.to_dict())}")
+    return 0

@@ -1,0 +1,212 @@
+"""Read one split of a YOLO-format dataset: its images and their boxes in original image pixels.
+
+The data YAML follows Ultralytics' conventions:
+- ``path``: dataset root; a relative root is taken relative to the YAML's folder (default: the YAML's folder);
+- ``train`` / ``val`` / ``test``: a folder of images (searched recursively), a ``.txt`` file listing image paths
+  (relative entries are relative to the ``.txt`` file's folder), or a list of those; relative to the root;
+- ``names``: a list of class names or a ``{index: name}`` dict.
+
+Each image's label file is found as Ultralytics finds it: the last ``/images/`` folder in the image path becomes
+``/labels/`` and the extension becomes ``.txt``. Each line is ``class x_center y_center width height``, normalized
+to 0-1. An image without a label file is a background image (no defects): it is kept and counts in the metrics
+(but a split where no image has a label file is an error: the labels are most likely in the wrong place).
+A blank label line is skipped; any other line that is not exactly that form is an :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grace_edge.errors import InputError
+
+IMG_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
+_TRUNCATION_CHECKED = frozenset({".jpg", ".jpeg", ".png"})
+# Normalized label values may overshoot 0-1 by rounding when written with 6 decimals; more is a broken label.
+_EDGE_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """One image of a split. ``name`` is its file name, the key for its predictions (unique within a split)."""
+
+    name: str
+    path: Path
+    width: int
+    height: int
+    boxes: np.ndarray  # [n, 4] float64 x1, y1, x2, y2 in original image pixels
+    classes: np.ndarray  # [n] int64 class indices
+    label_path: Path | None  # None: no label file, a background image
+
+
+@dataclass(frozen=True)
+class DatasetSplit:
+    """All images of one split, in sorted path order, and the dataset's class names."""
+
+    names: list[str]
+    split: str
+    images: list[ImageLabels]
+
+    @property
+    def num_instances(self) -> int:
+        return int(sum(len(im.classes) for im in self.images))
+
+
+def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """Parse a data YAML; return (its dict, the dataset root)."""
+    import yaml
+
+    path = Path(data)
+    if not path.is_file():
+        raise InputError(f"{path}: data YAML not found")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable YAML file ({e.__class__.__name__})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{path}: a data YAML must be a mapping with 'names' and split keys such as 'val'")
+    root = Path(cfg.get("path") or ".")
+    if not root.is_absolute():
+        root = path.resolve().parent / root
+    return cfg, root
+
+
+def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
+    """The class names of a data YAML dict, index order."""
+    names = cfg.get("names")
+    if isinstance(names, dict):
+        try:
+            indexed = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{origin}: 'names' keys must be class indices 0..n-1") from None
+        if sorted(indexed) != list(range(len(indexed))):
+            raise InputError(f"{origin}: 'names' keys must be 0..{len(indexed) - 1}, got {sorted(indexed)}")
+        names = [indexed[i] for i in range(len(indexed))]
+    if not isinstance(names, list) or not names:
+        raise InputError(f"{origin}: 'names' must be a non-empty list or {{index: name}} dict of classes")
+    return [str(n) for n in names]
+
+
+def _split_sources(cfg: dict[str, Any], root: Path, split: str, origin: Path) -> list[Path]:
+    value = cfg.get(split)
+    if not value:
+        keys = [k for k in ("train", "val", "test") if cfg.get(k)]
+        raise InputError(f"{origin}: no split {split!r} in the data YAML (it has: {', '.join(keys) or 'none'})")
+    entries = value if isinstance(value, list) else [value]
+    return [p if p.is_absolute() else root / p for p in (Path(str(e)) for e in entries)]
+
+
+def _list_images(source: Path) -> list[Path]:
+    if source.is_dir():
+        return [p for p in source.rglob("*") if p.suffix.lower() in IMG_SUFFIXES and p.is_file()]
+    if source.is_file() and source.suffix == ".txt":
+        lines = [ln.strip() for ln in source.read_text(encoding="utf-8").splitlines()]
+        return [Path(ln) if Path(ln).is_absolute() else source.parent / ln for ln in lines if ln]
+    raise InputError(f"{source}: split source not found (expected a folder of images or a .txt list of images)")
+
+
+def label_path_for(image: Path) -> Path:
+    """Ultralytics' rule: replace the last ``/images/`` folder with ``/labels/`` and the extension with ``.txt``."""
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return Path(sb.join(os.fspath(image).rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as OpenCV decodes it for the model (EXIF rotation applied).
+
+    OpenCV decodes a truncated JPEG or PNG as a half-grey picture without an error, so those formats are also
+    decoded by Pillow, which refuses a truncated file."""
+    import cv2
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: image not found or not readable ({e.__class__.__name__})") from None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise InputError(f"{path}: image does not read (not an image, or a format OpenCV cannot decode)")
+    if path.suffix.lower() in _TRUNCATION_CHECKED:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+        except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError... for a broken file
+            raise InputError(f"{path}: image does not read, truncated or corrupt ({e.__class__.__name__})") from None
+    return image.shape[1], image.shape[0]
+
+
+def read_labels(path: Path, nc: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes [n,4] x1y1x2y2 in pixels and classes [n] from one YOLO label file; any bad line is an InputError."""
+    boxes, classes = [], []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: label file does not read ({e.__class__.__name__})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}:{lineno}"
+        if len(fields) != 5:
+            raise InputError(f"{where}: expected 5 values 'class x_center y_center width height', "
+                             f"got {len(fields)}: {line.strip()!r}")
+        try:
+            cls_f, cx, cy, w, h = (float(v) for v in fields)
+        except ValueError:
+            raise InputError(f"{where}: not a number in {line.strip()!r}") from None
+        if not cls_f.is_integer() or not 0 <= cls_f < nc:
+            raise InputError(f"{where}: class {fields[0]} is not an index 0..{nc - 1}")
+        if not all(np.isfinite((cx, cy, w, h))) or w <= 0 or h <= 0:
+            raise InputError(f"{where}: box width and height must be positive, got {line.strip()!r}")
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if min(x1, y1) < -_EDGE_TOLERANCE or max(x2, y2) > 1 + _EDGE_TOLERANCE:
+            raise InputError(f"{where}: box {line.strip()!r} is outside the image (values must be normalized 0-1)")
+        boxes.append(np.clip([x1, y1, x2, y2], 0.0, 1.0) * (width, height, width, height))
+        classes.append(int(cls_f))
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(classes, dtype=np.int64)
+
+
+def _subset(paths: list[Path], max_images: int | None) -> list[Path]:
+    if max_images is None or max_images >= len(paths):
+        return paths
+    if max_images <= 0:
+        raise InputError(f"max_images must be positive, got {max_images}")
+    # Spread over the sorted split, so a quick check still sees every class of a class-sorted dataset.
+    picks = np.linspace(0, len(paths) - 1, max_images).round().astype(int)
+    return [paths[i] for i in picks]
+
+
+def read_split(data: str | os.PathLike[str], split: str = "val", max_images: int | None = None) -> DatasetSplit:
+    """Read the images and labels of ``split``; ``max_images`` keeps that many, spread evenly over the split."""
+    origin = Path(data)
+    cfg, root = load_data_yaml(origin)
+    names = class_names(cfg, origin)
+    paths: list[Path] = []
+    for source in _split_sources(cfg, root, split, origin):
+        paths += _list_images(source)
+    paths = sorted({Path(os.path.abspath(p)) for p in paths})  # not resolve(): a symlink must keep /images/
+    if not paths:
+        raise InputError(f"{origin}: split {split!r} has no images")
+    by_name: dict[str, Path] = {}
+    images = []
+    for path in _subset(paths, max_images):
+        if path.name in by_name:
+            raise InputError(f"{path} and {by_name[path.name]}: two images of split {split!r} share a file name")
+        by_name[path.name] = path
+        width, height = image_size(path)
+        label = label_path_for(path)
+        if label.is_file():
+            boxes, classes = read_labels(label, len(names), width, height)
+        else:
+            label, boxes, classes = None, np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+        images.append(ImageLabels(path.name, path, width, height, boxes, classes, label))
+    if all(im.label_path is None for im in images):
+        raise InputError(f"{origin}: no label file for any image of split {split!r} (looked for e.g. "
+                         f"{label_path_for(images[0].path)}); labels belong in a 'labels' folder beside 'images'")
+    return DatasetSplit(names, split, images)
