@@ -1,0 +1,273 @@
+"""``Detector``: the one class a line controller embeds, the same for ONNX Runtime (CPU) and TensorRT (GPU).
+
+The backends only run the graph; everything else happens here, on the host, identically for both:
+validate and convert the images, fill the slot's input buffer (raw pixels, or a letterbox), run, then for each image
+take the first ``num_detections`` rows, keep those with ``score >= conf`` and map boxes back to the image's pixels.
+
+Concurrency: the detector owns ``workers`` slots (each with its own buffers and, on TensorRT, its own execution
+context and stream). ``detect`` may be called from any number of threads (each call borrows a free slot);
+``submit`` queues work on a pool of ``workers`` threads, so up to ``workers`` batches are in flight.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from grace_edge.artifact import ENGINE_MAGIC, ArtifactMeta, read_onnx_meta, unpack_engine
+from grace_edge.errors import ArtifactError, GraceEdgeError, InputError
+from grace_edge.runtime.host_preprocess import ImagesLike, Letterbox, check_images, fill_input
+from grace_edge.runtime.types import STAGES, Detection
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+class Slot(Protocol):
+    def input_buffer(self, n: int) -> np.ndarray: ...
+    def run(self, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]: ...
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+    meta: ArtifactMeta
+    min_batch: int
+    max_batch: int
+
+    def create_slot(self) -> Slot: ...
+    def close(self) -> None: ...
+
+
+def _artifact_kind(path: Path) -> str:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: model file not found")
+    suffix = path.suffix.lower()
+    if suffix in ENGINE_SUFFIXES:
+        return "engine"
+    if suffix == ".onnx":
+        return "onnx"
+    with open(path, "rb") as f:
+        return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
+
+
+def _open_backend(path: Path, device: str, cuda_graph: bool) -> Backend:
+    device = str(device).strip().lower()
+    if _artifact_kind(path) == "engine":
+        if device == "cpu":
+            raise InputError(f"{path}: a TensorRT engine runs only on a GPU; on CPU open the .onnx it was built from")
+        from grace_edge.runtime.cuda_context import parse_device
+        from grace_edge.runtime.tensorrt_backend import TensorRTBackend
+
+        index = parse_device(device)
+        meta, blob = unpack_engine(path)  # header, size and hash checked before TensorRT sees the bytes
+        return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=cuda_graph)
+    if device not in ("auto", "cpu"):
+        raise InputError(f"{path}: ONNX models run on ONNX Runtime's CPU backend here (device 'auto' or 'cpu'); "
+                         "for the GPU build an engine with 'grace-edge build'")
+    if cuda_graph:
+        raise InputError("cuda_graph=True applies to TensorRT engines only")
+    from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(path, read_onnx_meta(path))
+
+
+def _check_conf(conf: float, meta: ArtifactMeta) -> float:
+    try:
+        conf = float(conf)
+    except (TypeError, ValueError):
+        raise InputError(f"conf {conf!r} must be a number between 0 and 1") from None
+    if not 0.0 <= conf <= 1.0:
+        raise InputError(f"conf {conf} must be between 0 and 1")
+    if conf < meta.conf_thres:
+        warnings.warn(
+            f"conf {conf} is below the artifact's in-graph score floor {meta.conf_thres}: "
+            f"detections under {meta.conf_thres} were already dropped by the graph",
+            stacklevel=3,
+        )
+    return conf
+
+
+class Detector:
+    """A GRACE detector artifact (.onnx or .engine) ready to run; open it with :meth:`Detector.open`.
+
+    Images are uint8 HxW, HxWx1 or HxWx3 (BGR) arrays, one or a list (see host_preprocess for the exact rules).
+    A raw-input (uint8_nhwc) artifact needs every image at its native size (``meta.input_shape``): another size is
+    an InputError, never a silent resize. A float32_nchw artifact takes any size (letterboxed on the host).
+    Batches above ``max_batch`` are split. ONNX Runtime uses every core per run, so on CPU ``workers > 1`` mainly
+    overlaps host work; on TensorRT each worker has its own stream and execution context.
+    """
+
+    def __init__(self, backend: Backend, meta: ArtifactMeta, path: Path, conf: float, workers: int) -> None:
+        self.meta = meta
+        self.path = path
+        self.names: list[str] = list(meta.names)
+        self._backend = backend
+        self._conf = _check_conf(conf, meta)
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._closed = False
+        self._slots: queue.LifoQueue[Slot] = queue.LifoQueue()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grace-edge-detector")
+
+    @classmethod
+    def open(cls, path: str | Path, *, conf: float = 0.25, device: str = "auto", workers: int = 1,
+             cuda_graph: bool = False) -> "Detector":
+        """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> ONNX Runtime
+        CPU. ``conf`` is the deployment score threshold applied on the host; ``workers`` = batches in flight."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(f"workers {workers!r} must be an integer >= 1")
+        path = Path(path)
+        backend = _open_backend(path, device, cuda_graph)
+        slots: list[Slot] = []
+        try:
+            detector = cls(backend, backend.meta, path, conf, workers)
+            for _ in range(workers):
+                slots.append(backend.create_slot())
+        except BaseException:
+            for slot in slots:
+                slot.close()
+            backend.close()
+            raise
+        for slot in slots:
+            detector._slots.put(slot)
+        return detector
+
+    @property
+    def backend(self) -> str:
+        """``"onnxruntime"`` or ``"tensorrt"``."""
+        return self._backend.name
+
+    @property
+    def max_batch(self) -> int:
+        """Largest batch one graph run takes; larger inputs are split into chunks of this size."""
+        return self._backend.max_batch
+
+    @property
+    def conf(self) -> float:
+        return self._conf
+
+    @conf.setter
+    def conf(self, value: float) -> None:
+        self._conf = _check_conf(value, self.meta)
+
+    # --- public calls ---------------------------------------------------------------------------------------------
+
+    def detect_arrays(self, images: ImagesLike) -> list[np.ndarray]:
+        """Per image a float32 ``[n, 6]`` array ``x1, y1, x2, y2, score, class`` in original pixels, best first."""
+        self._ensure_open()
+        return self._run(check_images(images, self.meta), None)
+
+    def detect(self, images: ImagesLike) -> list[list[Detection]]:
+        """Per image a list of :class:`Detection` (score >= conf), best first."""
+        return [self._to_detections(rows) for rows in self.detect_arrays(images)]
+
+    def submit(self, images: ImagesLike) -> Future:
+        """Queue ``images`` and return a Future whose ``result()`` is ``detect(images)``.
+
+        Bad input raises InputError here, at once. The images are copied, so the caller may reuse its buffers."""
+        self._ensure_open()
+        checked = [np.array(im, copy=True) for im in check_images(images, self.meta)]
+        with self._lock:
+            self._ensure_open()
+            return self._executor.submit(self._detect_checked, checked)
+
+    def profile(self, images: ImagesLike) -> tuple[list[np.ndarray], dict[str, float]]:
+        """Like :meth:`detect_arrays`, plus seconds spent per stage (preprocess, h2d, compute, d2h, postprocess)."""
+        self._ensure_open()
+        times = dict.fromkeys(STAGES, 0.0)
+        t0 = time.perf_counter()
+        checked = check_images(images, self.meta)
+        times["preprocess"] += time.perf_counter() - t0
+        return self._run(checked, times), times
+
+    def close(self) -> None:
+        """Finish queued work, then free every slot and the backend. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._executor.shutdown(wait=True)
+        for _ in range(self._workers):
+            self._slots.get().close()  # waits for detect() calls still holding a slot
+        self._backend.close()
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"conf={self._conf}, workers={self._workers}"
+        return f"Detector({str(self.path)!r}, backend={self.backend!r}, {state})"
+
+    # --- internals ------------------------------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise GraceEdgeError(f"Detector for {self.path} is closed; open it again with Detector.open")
+
+    def _detect_checked(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return [self._to_detections(rows) for rows in self._run(images, None)]
+
+    def _acquire(self) -> Slot:
+        while True:
+            self._ensure_open()
+            try:
+                return self._slots.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def _run(self, images: list[np.ndarray], times: dict[str, float] | None) -> list[np.ndarray]:
+        results: list[np.ndarray] = []
+        step = self._backend.max_batch
+        for start in range(0, len(images), step):
+            slot = self._acquire()
+            try:
+                results.extend(self._run_chunk(slot, images[start : start + step], times))
+            finally:
+                self._slots.put(slot)
+        return results
+
+    def _run_chunk(self, slot: Slot, images: list[np.ndarray], times: dict[str, float] | None) -> list[np.ndarray]:
+        t0 = time.perf_counter()
+        run_n = max(len(images), self._backend.min_batch)  # a static-batch graph gets zero rows as padding
+        transforms = fill_input(images, self.meta, slot.input_buffer(run_n))
+        t1 = time.perf_counter()
+        detections, counts, stages = slot.run(run_n)
+        t2 = time.perf_counter()
+        out = [self._postprocess(detections[i], counts[i], transforms[i], i) for i in range(len(images))]
+        if times is not None:
+            times["preprocess"] += t1 - t0
+            times["postprocess"] += time.perf_counter() - t2
+            for key, value in stages.items():
+                times[key] += value
+        return out
+
+    def _postprocess(self, rows: np.ndarray, count: Any, transform: Letterbox | None, index: int) -> np.ndarray:
+        k = int(count)
+        if not 0 <= k <= len(rows):
+            raise ArtifactError(f"{self.path}: graph returned num_detections={k} for image {index}, "
+                                f"outside 0..{len(rows)}")
+        valid = rows[:k]
+        kept = valid[valid[:, 4] >= self._conf].copy()  # copy: the slot's buffer is reused by the next run
+        classes = kept[:, 5]
+        if len(kept) and (classes.min() < 0 or classes.max() >= len(self.names) or (classes % 1).any()):
+            raise ArtifactError(f"{self.path}: graph returned class ids {np.unique(classes).tolist()} but the "
+                                f"artifact names {len(self.names)} classes")
+        if transform is not None:
+            transform.unmap(kept)
+        return kept
+
+    def _to_detections(self, rows: np.ndarray) -> list[Detection]:
+        return [
+            Detection(float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]), self.names[int(r[5])])
+            for r in rows
+        ]

@@ -1,0 +1,115 @@
+"""ONNX Runtime (CPU) backend: runs the same ONNX graph the TensorRT engine is built from.
+
+One ``InferenceSession`` is shared (its ``run`` is thread-safe); each :class:`OrtSlot` owns its input and output
+buffers and an ``IOBinding`` onto them, so a call allocates nothing and several slots can run at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from grace_edge.errors import ArtifactError, InputError
+
+_ORT_TYPES = {"uint8_nhwc": "tensor(uint8)", "float32_nchw": "tensor(float)"}
+
+
+class OnnxRuntimeBackend:
+    """Loads an ONNX artifact into a CPU session (intra-op threads = cores, sequential execution)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, meta: ArtifactMeta, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.meta = meta
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types for a broken model
+            raise ArtifactError(f"{self.path}: ONNX Runtime cannot load this model ({str(e).splitlines()[0]})") from None
+        self.min_batch, self.max_batch = self._check_io()
+
+    def _check_io(self) -> tuple[int, int]:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        want_out = {OUTPUT_DETECTIONS, OUTPUT_COUNT}
+        if set(inputs) != {INPUT_NAME} or not want_out <= outputs:
+            raise ArtifactError(
+                f"{self.path}: graph I/O is {sorted(inputs)} -> {sorted(outputs)}, expected "
+                f"['{INPUT_NAME}'] -> {sorted(want_out)}; export it with 'grace-edge export'"
+            )
+        spec = inputs[INPUT_NAME]
+        want_type = _ORT_TYPES[self.meta.input_format]
+        if spec.type != want_type or len(spec.shape) != 4:
+            raise ArtifactError(
+                f"{self.path}: input '{INPUT_NAME}' is {spec.type} {spec.shape}, but its metadata says "
+                f"{self.meta.input_format} {self.meta.input_shape}"
+            )
+        fixed = [d for d in spec.shape[1:] if isinstance(d, int)]
+        if fixed and tuple(spec.shape[1:]) != tuple(self.meta.input_shape):
+            raise ArtifactError(
+                f"{self.path}: input shape {spec.shape[1:]} does not match metadata input_shape {self.meta.input_shape}"
+            )
+        batch = spec.shape[0]
+        if isinstance(batch, int) and batch > 0:  # static batch: every run must use exactly this many rows
+            return batch, batch
+        return 1, self.meta.batch[2]
+
+    def create_slot(self) -> "OrtSlot":
+        return OrtSlot(self)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
+class OrtSlot:
+    """One in-flight batch: own input/output buffers bound to the shared session."""
+
+    def __init__(self, backend: OnnxRuntimeBackend) -> None:
+        meta = backend.meta
+        self.backend = backend
+        dtype = np.uint8 if meta.input_format == "uint8_nhwc" else np.float32
+        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=dtype)
+        self.detections = np.zeros((backend.max_batch, meta.max_det, 6), dtype=np.float32)
+        self.counts = np.zeros((backend.max_batch,), dtype=np.int32)
+        self.binding = backend.session.io_binding()
+
+    def input_buffer(self, n: int) -> np.ndarray:
+        """The first ``n`` input rows, to fill before :meth:`run`."""
+        return self.inputs[:n]
+
+    def run(self, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Run the graph on the first ``n`` input rows; returns views of (detections, counts) and stage times."""
+        if not self.backend.min_batch <= n <= self.backend.max_batch:
+            raise InputError(
+                f"batch of {n} is outside this artifact's batch range "
+                f"{self.backend.min_batch}..{self.backend.max_batch} (Detector splits larger batches for you)"
+            )
+        b = self.binding
+        b.clear_binding_inputs()
+        b.clear_binding_outputs()
+        b.bind_cpu_input(INPUT_NAME, self.inputs[:n])
+        for name, array in ((OUTPUT_DETECTIONS, self.detections), (OUTPUT_COUNT, self.counts)):
+            view = array[:n]
+            b.bind_output(name, "cpu", 0, view.dtype, view.shape, view.ctypes.data)
+        t0 = time.perf_counter()
+        try:
+            self.backend.session.run_with_iobinding(b)
+        except Exception as e:
+            raise ArtifactError(f"{self.backend.path}: inference failed ({str(e).splitlines()[0]})") from None
+        compute = time.perf_counter() - t0
+        return self.detections[:n], self.counts[:n], {"h2d": 0.0, "compute": compute, "d2h": 0.0}
+
+    def close(self) -> None:
+        self.binding = None  # type: ignore[assignment]

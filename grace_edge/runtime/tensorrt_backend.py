@@ -1,0 +1,225 @@
+"""TensorRT backend: a thin layer over NVIDIA's documented Python API (TensorRT >= 10, named tensors).
+
+- The engine is deserialised once (``IRuntime.deserialize_cuda_engine``); each :class:`TensorRTSlot` owns one
+  ``IExecutionContext`` on it, a pycuda stream, page-locked host buffers and device buffers, all allocated once
+  for the engine's maximum batch; tensor addresses are bound once with ``set_tensor_address``.
+- A run = async H2D copy, ``execute_async_v3(stream)``, async D2H copies, one synchronise on the last event.
+  CUDA events time each stage. ``execute_async_v2`` (removed in TensorRT 10) is never used.
+- Every CUDA call happens between ``PrimaryContext.active()`` push/pop, so any thread may use any slot.
+- ``cuda_graph=True`` captures the enqueue in a CUDA graph per (slot, batch size), as TensorRT's docs describe:
+  enqueue once after the shape change, then capture a second enqueue. pycuda has no graph API, so this uses
+  ``cuda.bindings.runtime`` (the ``cuda-python`` package) and fails clearly when that is not importable.
+
+Importing this module needs neither tensorrt nor pycuda; opening an engine without them -> BackendUnavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from grace_edge.errors import ArtifactError, BackendUnavailable, GraceEdgeError, InputError
+from grace_edge.runtime.cuda_context import INSTALL_HINT, PrimaryContext
+
+_NP_INPUT = {"uint8_nhwc": np.uint8, "float32_nchw": np.float32}
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        raise BackendUnavailable(f"TensorRT is not installed ({e}); {INSTALL_HINT}") from None
+    return trt
+
+
+def import_cuda_graph_api() -> Any:
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        raise BackendUnavailable(
+            "cuda_graph=True needs the cuda-python package (pip install cuda-python): pycuda has no CUDA-graph API"
+        ) from None
+    return cudart
+
+
+def _check(result: Any, what: str) -> Any:
+    """Unpack a ``cuda.bindings`` call result ``(err, *values)``; raise on an error code."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) != 0:
+        raise GraceEdgeError(f"CUDA graph: {what} failed ({err}); open the engine with cuda_graph=False")
+    return values[0] if values else None
+
+
+class TensorRTBackend:
+    """One deserialised engine on one GPU; slots share it."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_bytes: bytes, meta: ArtifactMeta, origin: str, device_index: int = 0,
+                 cuda_graph: bool = False) -> None:
+        self.trt = import_tensorrt()
+        self.cudart = import_cuda_graph_api() if cuda_graph else None
+        self.meta = meta
+        self.origin = origin
+        self.context = PrimaryContext(device_index)
+        self.cuda = self.context.driver
+        try:
+            with self.context.active():
+                trt = self.trt
+                self.logger = trt.Logger(trt.Logger.WARNING)
+                self.runtime = trt.Runtime(self.logger)
+                self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
+                if self.engine is None:
+                    built = meta.backend.get("tensorrt", "?")
+                    raise ArtifactError(
+                        f"{origin}: TensorRT {trt.__version__} could not deserialise this engine (built with TensorRT "
+                        f"{built} on {meta.backend.get('gpu', '?')}); rebuild it on this machine with 'grace-edge build'"
+                    )
+                self.min_batch, self.max_batch = self._check_io()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_io(self) -> tuple[int, int]:
+        trt, engine, meta = self.trt, self.engine, self.meta
+        names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
+        want = {INPUT_NAME, OUTPUT_DETECTIONS, OUTPUT_COUNT}
+        if names != want or engine.get_tensor_mode(INPUT_NAME) != trt.TensorIOMode.INPUT:
+            raise ArtifactError(f"{self.origin}: engine tensors are {sorted(names)}, expected {sorted(want)}")
+        expected = {
+            INPUT_NAME: (_NP_INPUT[meta.input_format], tuple(meta.input_shape)),
+            OUTPUT_DETECTIONS: (np.float32, (meta.max_det, 6)),
+            OUTPUT_COUNT: (np.int32, ()),
+        }
+        for name, (dtype, tail) in expected.items():
+            got_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            got_tail = tuple(engine.get_tensor_shape(name))[1:]
+            if got_dtype != np.dtype(dtype) or got_tail != tail:
+                raise ArtifactError(
+                    f"{self.origin}: tensor '{name}' is {got_dtype} [B,{','.join(map(str, got_tail))}], "
+                    f"the metadata implies {np.dtype(dtype)} [B,{','.join(map(str, tail))}]"
+                )
+        batch = tuple(engine.get_tensor_shape(INPUT_NAME))[0]
+        if batch > 0:
+            return batch, batch
+        low, _, high = engine.get_tensor_profile_shape(INPUT_NAME, 0)
+        return int(low[0]), int(high[0])
+
+    def create_slot(self) -> "TensorRTSlot":
+        return TensorRTSlot(self)
+
+    def close(self) -> None:
+        if getattr(self, "context", None) is None:
+            return
+        with self.context.active():  # TensorRT objects must die while the context is current
+            self.engine = None
+            self.runtime = None
+        self.context.release()
+        self.context = None  # type: ignore[assignment]
+
+
+class TensorRTSlot:
+    """One in-flight batch: execution context, stream, events and buffers, all allocated once."""
+
+    def __init__(self, backend: TensorRTBackend) -> None:
+        self.backend = backend
+        cuda, meta, b = backend.cuda, backend.meta, backend.max_batch
+        self._graphs: dict[int, Any] = {}
+        self._shape_n = 0
+        self._device: list[Any] = []
+        with backend.context.active():
+            self.exec_context = backend.engine.create_execution_context()
+            if self.exec_context is None:
+                raise BackendUnavailable(f"{backend.origin}: TensorRT could not create an execution context (GPU memory?)")
+            self.stream = cuda.Stream()
+            self.events = [cuda.Event() for _ in range(4)]  # start, after h2d, after compute, after d2h
+            self.host = {
+                INPUT_NAME: cuda.pagelocked_empty((b, *meta.input_shape), _NP_INPUT[meta.input_format]),
+                OUTPUT_DETECTIONS: cuda.pagelocked_empty((b, meta.max_det, 6), np.float32),
+                OUTPUT_COUNT: cuda.pagelocked_empty((b,), np.int32),
+            }
+            self.dev = {name: cuda.mem_alloc(array.nbytes) for name, array in self.host.items()}
+            for name, allocation in self.dev.items():
+                if not self.exec_context.set_tensor_address(name, int(allocation)):
+                    raise ArtifactError(f"{backend.origin}: TensorRT rejected the address for tensor '{name}'")
+
+    def input_buffer(self, n: int) -> np.ndarray:
+        return self.host[INPUT_NAME][:n]
+
+    def _set_batch(self, n: int) -> None:
+        if n != self._shape_n:
+            shape = (n, *self.backend.meta.input_shape)
+            if not self.exec_context.set_input_shape(INPUT_NAME, shape):
+                raise InputError(f"{self.backend.origin}: TensorRT rejected input shape {shape}")
+            self._shape_n = n
+
+    def _enqueue(self, n: int) -> None:
+        if self.backend.cudart is None:
+            if not self.exec_context.execute_async_v3(self.stream.handle):
+                raise GraceEdgeError(f"{self.backend.origin}: TensorRT execute_async_v3 failed (see its log above)")
+            return
+        cudart = self.backend.cudart
+        graph_exec = self._graphs.get(n)
+        if graph_exec is None:
+            graph_exec = self._graphs[n] = self._capture(n)
+        _check(cudart.cudaGraphLaunch(graph_exec, self.stream.handle), "cudaGraphLaunch")
+
+    def _capture(self, n: int) -> Any:
+        cudart, stream = self.backend.cudart, self.stream
+        # TensorRT: after an input shape change, enqueue once (outside capture) to update its internal state.
+        if not self.exec_context.execute_async_v3(stream.handle):
+            raise GraceEdgeError(f"{self.backend.origin}: TensorRT execute_async_v3 failed before graph capture")
+        stream.synchronize()
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal  # other threads keep running CUDA
+        _check(cudart.cudaStreamBeginCapture(stream.handle, mode), "cudaStreamBeginCapture")
+        ok = self.exec_context.execute_async_v3(stream.handle)
+        graph = _check(cudart.cudaStreamEndCapture(stream.handle), "cudaStreamEndCapture")
+        if not ok:
+            cudart.cudaGraphDestroy(graph)
+            raise GraceEdgeError(f"{self.backend.origin}: TensorRT enqueue failed during CUDA-graph capture")
+        try:
+            return _check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            cudart.cudaGraphDestroy(graph)  # the executable graph keeps what it needs
+
+    def run(self, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Run the first ``n`` rows of the input buffer; returns views of (detections, counts) and stage seconds."""
+        backend = self.backend
+        if not backend.min_batch <= n <= backend.max_batch:
+            raise InputError(
+                f"batch of {n} is outside this engine's batch range {backend.min_batch}..{backend.max_batch} "
+                "(Detector splits larger batches for you)"
+            )
+        cuda, stream, (e0, e1, e2, e3) = backend.cuda, self.stream, self.events
+        with backend.context.active():
+            self._set_batch(n)
+            e0.record(stream)
+            cuda.memcpy_htod_async(self.dev[INPUT_NAME], self.host[INPUT_NAME][:n], stream)
+            e1.record(stream)
+            self._enqueue(n)
+            e2.record(stream)
+            for name in (OUTPUT_DETECTIONS, OUTPUT_COUNT):
+                cuda.memcpy_dtoh_async(self.host[name][:n], self.dev[name], stream)
+            e3.record(stream)
+            e3.synchronize()
+            times = {"h2d": e1.time_since(e0), "compute": e2.time_since(e1), "d2h": e3.time_since(e2)}
+        return self.host[OUTPUT_DETECTIONS][:n], self.host[OUTPUT_COUNT][:n], {k: v / 1e3 for k, v in times.items()}
+
+    def close(self) -> None:
+        backend = self.backend
+        if backend.context is None:
+            return
+        with backend.context.active():
+            cudart = backend.cudart
+            for graph_exec in self._graphs.values():
+                cudart.cudaGraphExecDestroy(graph_exec)
+            self._graphs.clear()
+            for allocation in self.dev.values():
+                allocation.free()
+            self.dev.clear()
+            self.host.clear()
+            self.exec_context = None
+            self.events = []
+            self.stream = None
