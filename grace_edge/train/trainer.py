@@ -1,0 +1,244 @@
+"""GRACE training: an Ultralytics ``DetectionTrainer`` that adds the Lite-FEN schedule and the DS-CBSM++ sampler.
+
+- The model is built by :func:`grace_edge.model.build.build_model` (Lite-FEN iff the variant has it), never
+  downloaded; ``--weights`` loads matching tensors from a checkpoint.
+- Each epoch start sets ``s_e`` on the model and on its EMA copy (the EMA would otherwise average the buffer) and
+  ``gamma_e`` on DS-CBSM++; each epoch end appends a row to ``grace_schedule.csv`` in the run dir.
+- With DS-CBSM++ the train loader samples images with replacement from :class:`DynamicWeightedSampler`
+  (same number of samples per epoch). Mosaic's three extra tiles are still drawn uniformly by the dataset.
+
+Multi-GPU (``device="0,1"``): Ultralytics re-launches DDP workers from a temp script that unpickles this class by
+its module path and sets ``trainer.model`` to the model built here. The options travel on the model
+(``model.grace_options``, a plain dict) and the callbacks are module-level functions, so both survive the
+pickle. DS-CBSM++ statistics are all-reduced across ranks at every refresh. Not tested here (no GPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grace_edge.errors import InputError
+from grace_edge.io import write_text
+from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
+from grace_edge.train import schedule
+from grace_edge.train.ds_cbsm import DSCBSMConfig
+from grace_edge.ultralytics_setup import configure
+
+configure()
+from ultralytics.data.build import InfiniteDataLoader  # noqa: E402
+from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
+from ultralytics.utils import DEFAULT_CFG, RANK  # noqa: E402
+from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
+
+from grace_edge.train.sampler import DSCBSM  # noqa: E402
+
+# variant -> (DS-CBSM++ sampler, Lite-FEN)
+VARIANTS: dict[str, tuple[bool, bool]] = {
+    "baseline": (False, False),
+    "ds-cbsm": (True, False),
+    "lite-fen": (False, True),
+    "grace": (True, True),
+}
+SCHEDULE_CSV = "grace_schedule.csv"
+
+
+@dataclass
+class GraceOptions:
+    """What GRACE adds to an Ultralytics run: architecture, variant, schedules, DS-CBSM++ settings, weights."""
+
+    model: str = "grace-s"  # size family: grace-s/yolo11s -> s, grace-n/yolo11n -> n
+    variant: str = "grace"
+    ramp_epochs: int = schedule.RAMP_EPOCHS
+    s_base: float = schedule.S_BASE
+    ds_cbsm: DSCBSMConfig = field(default_factory=DSCBSMConfig)
+    weights: str | None = None  # checkpoint to initialise from (matching tensors only)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ds_cbsm, dict):
+            self.ds_cbsm = DSCBSMConfig(**self.ds_cbsm)
+        if self.model not in MODEL_NAMES:
+            raise InputError(f"--model {self.model!r} is not one of {', '.join(MODEL_NAMES)}")
+        if self.variant not in VARIANTS:
+            raise InputError(f"--variant {self.variant!r} is not one of {', '.join(VARIANTS)}")
+        if self.ramp_epochs < 0:
+            raise InputError(f"ramp_epochs must be >= 0, got {self.ramp_epochs}")
+
+    @property
+    def sampler(self) -> bool:
+        return VARIANTS[self.variant][0]
+
+    @property
+    def lite_fen(self) -> bool:
+        return VARIANTS[self.variant][1]
+
+    @property
+    def architecture(self) -> str:
+        """The model actually built: ``grace-<scale>`` iff the variant has Lite-FEN, else ``yolo11<scale>``."""
+        scale = self.model[-1]
+        return f"grace-{scale}" if self.lite_fen else f"yolo11{scale}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def for_model_name(cls, name: str) -> "GraceOptions":
+        """Options implied by a bare model name: grace-* -> full GRACE, yolo11* -> baseline."""
+        return cls(model=name, variant="grace" if name.startswith("grace") else "baseline")
+
+
+def _on_train_epoch_start(trainer: "GraceTrainer") -> None:
+    trainer.apply_schedule(trainer.epoch)
+
+
+def _on_train_epoch_end(trainer: "GraceTrainer") -> None:
+    if RANK in {-1, 0}:
+        trainer.log_schedule(trainer.epoch)
+
+
+_CALLBACKS = {"on_train_epoch_start": _on_train_epoch_start, "on_train_epoch_end": _on_train_epoch_end}
+
+
+class GraceTrainer(DetectionTrainer):
+    """Ultralytics detection trainer for GRACE variants. ``options`` is None only inside a DDP worker."""
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None, options: GraceOptions | None = None):
+        overrides = dict(overrides or {})
+        if options is not None:
+            overrides["model"] = options.architecture
+        super().__init__(cfg, overrides, _callbacks)
+        self._options = options
+        self.ds_cbsm: DSCBSM | None = None
+        self._schedule_rows: list[dict[str, Any]] = []
+        for event, fn in _CALLBACKS.items():
+            if fn not in self.callbacks[event]:  # a DDP worker receives them already in _callbacks
+                self.add_callback(event, fn)
+        if options is not None:  # build now, so that a DDP launch pickles the built model with its options
+            self.model = self.get_model(verbose=RANK in {-1, 0})
+
+    @property
+    def options(self) -> GraceOptions:
+        if self._options is None:
+            stored = getattr(unwrap_model(self.model), "grace_options", None) if not isinstance(self.model, str) else None
+            self._options = GraceOptions(**stored) if stored else GraceOptions.for_model_name(str(self.args.model))
+        return self._options
+
+    def get_model(self, cfg=None, weights=None, verbose: bool = True):
+        """Build the variant's model for this dataset; ``weights`` (a model) or ``options.weights`` (a path) load into it."""
+        opts = self.options
+        names = self.data["names"]
+        model = build_model(opts.architecture, nc=self.data["nc"], names=[names[i] for i in sorted(names)], verbose=verbose)
+        model.grace_options = opts.to_dict()
+        if weights is not None:
+            model.load(weights)
+        if opts.weights:
+            from grace_edge.train.checkpoint import load_weights
+
+            load_weights(model, opts.weights)
+        return model
+
+    def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
+        loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+        if mode != "train" or not self.options.sampler:
+            return loader
+        dataset = loader.dataset
+        if self.ds_cbsm is None:
+            classes = [np.asarray(lb["cls"]).reshape(-1) for lb in dataset.labels]
+            self.ds_cbsm = DSCBSM(classes, self.data["nc"], self.options.ds_cbsm, seed=self.args.seed + max(rank, 0), block=batch_size)
+        sampler = self.ds_cbsm.sampler
+        sampler.num_samples = len(loader.sampler)  # N, or N / world_size under DDP
+        sampler.block = batch_size
+        loader.close()
+        return InfiniteDataLoader(
+            dataset=dataset,
+            batch_size=loader.batch_size,
+            shuffle=False,
+            num_workers=loader.num_workers,
+            sampler=sampler,
+            prefetch_factor=loader.prefetch_factor,
+            pin_memory=loader.pin_memory,
+            collate_fn=loader.collate_fn,
+            worker_init_fn=loader.worker_init_fn,
+            generator=loader.generator,
+            drop_last=loader.drop_last,
+        )
+
+    def _setup_train(self):
+        super()._setup_train()
+        if self.ds_cbsm is not None:
+            model = unwrap_model(self.model)
+            if getattr(model, "criterion", None) is None:
+                model.criterion = model.init_criterion()
+            self.ds_cbsm.wrap_criterion(model.criterion)
+
+    def strength(self, epoch: int) -> float | None:
+        """``s_e`` for ``epoch`` (None without Lite-FEN)."""
+        o = self.options
+        return schedule.lite_fen_strength(epoch, o.ramp_epochs, o.s_base) if o.lite_fen else None
+
+    def apply_schedule(self, epoch: int) -> None:
+        """Epoch start: ``s_e`` on the model and its EMA, ``gamma_e`` on DS-CBSM++."""
+        s_e = self.strength(epoch)
+        if s_e is not None:
+            for m in (self.model, self.ema.ema if self.ema else None):
+                for fen in lite_fen_modules(unwrap_model(m)) if m is not None else ():
+                    fen.set_strength(s_e)
+        if self.ds_cbsm is not None:
+            o = self.options
+            self.ds_cbsm.set_gamma(schedule.gamma(epoch, o.ramp_epochs, o.ds_cbsm.gamma_max))
+
+    def log_schedule(self, epoch: int) -> None:
+        """Epoch end: rewrite ``grace_schedule.csv`` (atomically) with this epoch's row added."""
+        row: dict[str, Any] = {"epoch": epoch + 1, "s_e": self.strength(epoch)}
+        if self.ds_cbsm is not None:
+            st = self.ds_cbsm.state
+            row.update(gamma=st.gamma, refreshes=st.refreshes)
+            names = self.data["names"]
+            for key, values in (("w", st.class_weights), ("w_base", st.w_base), ("w_dyn", st.w_dyn), ("ema_loss", st.ema_loss), ("ema_conf", st.ema_conf)):
+                row.update({f"{key}/{names[c]}": float(v) for c, v in enumerate(values)})
+        self._schedule_rows.append(row)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(row), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in self._schedule_rows)
+        write_text(self.save_dir / SCHEDULE_CSV, text.getvalue())
+
+
+# The paper's training protocol (Chen et al. 2026): Ultralytics defaults for everything else.
+PAPER_PROTOCOL: dict[str, Any] = {"epochs": 200, "batch": 16, "imgsz": 640, "optimizer": "SGD", "lr0": 0.001, "seed": 0}
+
+
+def train(
+    data: str | Path, options: GraceOptions | None = None, callbacks: dict[str, list] | None = None, **overrides: Any
+) -> GraceTrainer:
+    """Train one variant on the YOLO data YAML ``data`` and return the finished trainer (``.best``, ``.save_dir``).
+
+    ``overrides`` are Ultralytics train settings (epochs, imgsz, batch, device, workers, project, name, ...); those
+    not given follow :data:`PAPER_PROTOCOL`. ``callbacks`` maps Ultralytics events to extra functions of the
+    trainer. Nothing is downloaded: the model is built from scratch unless
+    ``options.weights`` names a checkpoint.
+    """
+    data = Path(data)
+    if not data.is_file() or data.suffix.lower() not in {".yaml", ".yml"}:
+        raise InputError(f"--data {data}: not a data YAML file (make one with 'grace-edge data neu-det')")
+    options = options or GraceOptions()
+    if options.weights and not Path(options.weights).is_file():
+        raise InputError(f"--weights {options.weights}: file not found")
+    args = {**PAPER_PROTOCOL, **{k: v for k, v in overrides.items() if v is not None}, "data": str(data)}
+    try:
+        trainer = GraceTrainer(overrides=args, options=options)
+    except RuntimeError as e:  # Ultralytics' check_det_dataset failures arrive as RuntimeError("Dataset ... error")
+        if str(e).startswith("Dataset"):
+            raise InputError(f"--data {data}: {e}") from None
+        raise
+    for event, functions in (callbacks or {}).items():
+        for fn in functions:
+            trainer.add_callback(event, fn)
+    trainer.train()
+    return trainer

@@ -1,0 +1,74 @@
+"""``grace-edge train`` / ``ablate`` wiring. Training and evaluation are replaced by fakes here (they have their own
+real tests): these tests check only our argument handling, variant table and report files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from grace_edge.train import cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grace-edge")
+    cli.add_commands(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_train_defaults_follow_the_paper():
+    args = _parser().parse_args(["train", "--data", "d.yaml"])
+    assert (args.model, args.variant, args.epochs, args.imgsz, args.batch, args.lr0, args.optimizer, args.seed) == (
+        "grace-s", "grace", 200, 640, 16, 0.001, "SGD", 0)
+    assert args.weights is None and args.ramp_epochs == 30
+
+
+def test_variant_picks_architecture_and_sampler():
+    from grace_edge.train.trainer import GraceOptions
+
+    got = {v: (GraceOptions(model="grace-s", variant=v).architecture, GraceOptions(model="grace-s", variant=v).sampler)
+           for v in cli.VARIANT_NAMES}
+    assert got == {"baseline": ("yolo11s", False), "ds-cbsm": ("yolo11s", True), "lite-fen": ("grace-s", False), "grace": ("grace-s", True)}
+    assert GraceOptions(model="yolo11n", variant="grace").architecture == "grace-n"
+
+
+def test_ablate_writes_table_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import grace_edge.evaluate
+    import grace_edge.train.trainer as trainer_mod
+
+    calls = []
+
+    def fake_train(data, options, **overrides):  # fake: records the call, returns a trainer-like object
+        calls.append((options.variant, options.architecture, overrides["name"]))
+        model = torch.nn.Linear(10, 1 + len(calls))  # 11 * (1 + n) parameters: differs per variant
+        return SimpleNamespace(best=tmp_path / overrides["name"] / "best.pt", model=model)
+
+    def fake_evaluate(weights, data, **kw):  # fake: a metric that depends on the variant's run folder
+        score = 0.1 * (1 + ["baseline", "ds-cbsm", "lite-fen", "grace"].index(Path(weights).parent.name))
+        return SimpleNamespace(to_dict=lambda: {"map50_95": score, "map50": 2 * score, "precision": 0.5, "recall": 0.25, "f1": 1 / 3, "per_class": {}})
+
+    monkeypatch.setattr(trainer_mod, "train", fake_train)
+    monkeypatch.setattr(grace_edge.evaluate, "evaluate", fake_evaluate)
+    args = _parser().parse_args(["ablate", "--data", "d.yaml", "--project", str(tmp_path), "--epochs", "1", "--device", "cpu"])
+    assert args.func(args) == 0
+    assert calls == [("baseline", "yolo11n", "baseline"), ("ds-cbsm", "yolo11n", "ds-cbsm"),
+                     ("lite-fen", "grace-n", "lite-fen"), ("grace", "grace-n", "grace")]
+    report = json.loads((tmp_path / "ablation" / "ablation.json").read_text())
+    assert [(r["variant"], r["ds_cbsm"], r["lite_fen"], r["params"]) for r in report["rows"]] == [
+        ("baseline", False, False, 22), ("ds-cbsm", True, False, 33), ("lite-fen", False, True, 44), ("grace", True, True, 55)]
+    table = (tmp_path / "ablation" / "ablation.md").read_text().splitlines()
+    assert table[0] == "| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |"
+    assert table[2] == "| Baseline | no | no | 0.000 M | 0.1000 | 0.2000 | 0.5000 | 0.2500 | 0.3333 |"
+    assert table[5].startswith("| GRACE | yes | yes | 0.000 M | 0.4000 | 0.8000 |")
+
+
+def test_train_rejects_missing_data_yaml(tmp_path: Path):
+    from grace_edge.errors import InputError
+
+    args = _parser().parse_args(["train", "--data", str(tmp_path / "nope.yaml"), "--project", str(tmp_path)])
+    with pytest.raises(InputError, match="not a data YAML"):
+        args.func(args)
