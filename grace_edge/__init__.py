@@ -8,12 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from grace_edge._lazy import lazy_getattr
+
 __all__ = ["__version__", "Detector", "Detection"]
-
-
-def __getattr__(name: str):  # lazy: a line controller that only runs engines never imports torch
-    if name in ("Detector", "Detection"):
-        from grace_edge.runtime import detector
-
-        return getattr(detector, name)
-    raise AttributeError(f"module 'grace_edge' has no attribute {name!r}")
+# lazy: a line controller that only runs engines never imports torch
+__getattr__ = lazy_getattr(__name__, {"Detector": "grace_edge.runtime.detector", "Detection": "grace_edge.runtime.types"})

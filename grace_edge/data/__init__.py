@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
-from grace_edge.data.neu_det import ConversionReport, DatasetProblemsError, Problem, convert
+from grace_edge._lazy import lazy_getattr
 
-__all__ = ["ConversionReport", "DatasetProblemsError", "Problem", "convert"]
+_EXPORTS = {name: "grace_edge.data.neu_det" for name in ("ConversionReport", "DatasetProblemsError", "Problem", "convert")}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -6,7 +6,10 @@
             print(d.class_name, d.score, d.box)
 """
 
-from grace_edge.runtime.detector import Detector
-from grace_edge.runtime.types import Detection
+from __future__ import annotations
 
-__all__ = ["Detector", "Detection"]
+from grace_edge._lazy import lazy_getattr
+
+_EXPORTS = {"Detector": "grace_edge.runtime.detector", "Detection": "grace_edge.runtime.types"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ Light to import (the CLI imports this package for ``--help``); the trainer loads
 
 from __future__ import annotations
 
-from typing import Any
+from grace_edge._lazy import lazy_getattr
 
 _LAZY = {
     "GraceTrainer": "grace_edge.train.trainer",
@@ -18,11 +18,4 @@ _LAZY = {
     "PAPER_PROTOCOL": "grace_edge.train.trainer",
 }
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'grace_edge.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

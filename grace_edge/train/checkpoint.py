@@ -27,7 +27,7 @@ def load_model(path: str | Path, device: str = "cpu"):
     try:
         model, _ = load_checkpoint(str(path), device=device)
     except Exception as e:  # torch / pickle raise many types for a truncated or foreign file
-        raise ArtifactError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ArtifactError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
     if not isinstance(model, DetectionModel):
         raise ArtifactError(f"{path}: holds a {type(model).__name__}, not a detection model")
     return model
