@@ -64,6 +64,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace, project: str, name: str) -> dict[str, Any]:
+    # Absolute, because Ultralytics nests a relative project under its own runs/<task>/ folder.
+    project = str(Path(project).resolve())
     return {
         "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "lr0": args.lr0, "optimizer": args.optimizer,
         "seed": args.seed, "device": args.device, "workers": args.workers, "fraction": args.fraction,
