@@ -1,0 +1,137 @@
+"""Accuracy of the FP32, FP16 and INT8 (entropy, percentile) ONNX graphs, side by side in one run.
+
+All graphs come from the same weights and the same FP32 export, run in ONNX Runtime on this CPU through the runtime's
+Detector, and are scored by ``grace_edge.evaluate.evaluate`` on the val split of the data YAML. INT8 is calibrated on
+train-split images only. FP16 on a CPU: ONNX Runtime computes the FP16 nodes in FP32 after rounding their inputs,
+weights and outputs to FP16, which is what changes accuracy; a GPU computes them natively in FP16.
+Results: ``benchmarks/results/precision_accuracy.{json,md}``.
+
+    nice -n 10 python benchmarks/precision_accuracy.py \
+        --weights benchmarks/runs/reduced/grace-n/weights/best.pt --data benchmarks/runs/reduced/dataset/data.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+METRICS = ("map50_95", "map50", "precision", "recall", "ap_small", "ap_medium", "ap_large")
+VARIANTS = ("fp32", "fp16", "int8-entropy", "int8-percentile")
+# Design checks: FP16 with the Lite-FEN sigmoid gates kept FP32; INT8 with the head's output convolutions quantized.
+EXTRA_VARIANTS = ("fp16-gates32", "int8-entropy-headq", "int8-minmax")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True, help="trained checkpoint (.pt)")
+    p.add_argument("--data", required=True, help="data YAML (train: calibration, val: evaluation)")
+    p.add_argument("--imgsz", type=int, help="network input size (default: the checkpoint's training imgsz, else 640)")
+    p.add_argument("--calib-images", type=int, default=128, help="train images for INT8 calibration (default 128, as build)")
+    p.add_argument("--max-images", type=int, help="evaluate on this many val images spread over the split (default all)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS + EXTRA_VARIANTS,
+                   help=f"graphs to compare (default: {' '.join(VARIANTS)}; also {' '.join(EXTRA_VARIANTS)})")
+    p.add_argument("--tag", default="precision_accuracy", help="results file stem")
+    return p.parse_args()
+
+
+def training_imgsz(weights: str) -> int | None:
+    import torch
+
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    args = ckpt.get("train_args") or {} if isinstance(ckpt, dict) else {}
+    size = args.get("imgsz") if isinstance(args, dict) else None
+    return int(size) if isinstance(size, int) else None
+
+
+def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tuple[Path, dict[str, Any]]:
+    from grace_edge.export.precision import convert_fp16
+    from grace_edge.export.quantize import quantize_int8
+
+    if variant == "fp32":
+        return fp32, {}
+    if variant.startswith("fp16"):
+        return convert_fp16(fp32, work / f"{variant}.onnx", keep_gates_fp32=variant == "fp16-gates32"), {}
+    method = variant.split("-")[1]
+    result = quantize_int8(fp32, work / f"{variant}.onnx", images, method=method, cache_dir=work,
+                           exclude_head_outputs=not variant.endswith("-headq"))
+    return result.path, {"calibration_images": result.images, "excluded_nodes": result.excluded_nodes}
+
+
+def main() -> None:
+    a = parse_args()
+    from grace_edge.evaluate import evaluate
+    from grace_edge.export.calibration import calibration_images
+    from grace_edge.export.onnx_export import export_onnx
+
+    imgsz = a.imgsz or training_imgsz(a.weights) or 640
+    images = calibration_images(a.data, a.calib_images)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="precision-accuracy-") as tmp:
+        work = Path(tmp)
+        fp32 = export_onnx(a.weights, work / "fp32.onnx", imgsz=imgsz)
+        for variant in a.variants:
+            t0 = time.perf_counter()
+            graph, extra = make_variant(variant, fp32, work, images)
+            made = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            result = evaluate(graph, a.data, split="val", conf=0.001, max_images=a.max_images).to_dict()
+            rows.append({"variant": variant, **{k: result.get(k) for k in METRICS}, "images": result.get("images"),
+                         "make_seconds": round(made, 1), "eval_seconds": round(time.perf_counter() - t0, 1),
+                         "onnx_bytes": graph.stat().st_size, **extra, "per_class": result.get("per_class")})
+            print(f"{variant}: mAP50-95 {fmt(rows[-1]['map50_95'])}", flush=True)
+            write(report(a, imgsz, images, rows), a.tag, quiet=variant != a.variants[-1])  # partial results survive
+
+
+def report(a: argparse.Namespace, imgsz: int, images: list[Path], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    base = next((r["map50_95"] for r in rows if r["variant"] == "fp32"), None)
+    for r in rows:
+        r["drop_vs_fp32_pts"] = None if base is None or r["map50_95"] is None else round((base - r["map50_95"]) * 100, 2)
+    return {
+        "benchmark": "precision_accuracy",
+        "settings": {"weights": a.weights, "data": a.data, "imgsz": imgsz, "calib_images": len(images),
+                     "calib_split": "train", "eval_split": "val", "max_images": a.max_images, "conf": 0.001,
+                     "backend": "onnxruntime CPU", "int8": "Q/DQ, symmetric, per-channel weights, float bias, "
+                     "pre/postprocess and head output convs float"},
+        "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
+        "rows": rows,
+    }
+
+
+def fmt(v: float | None, scale: float = 100.0) -> str:
+    return "-" if v is None else f"{v * scale:.2f}"
+
+
+def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
+    from grace_edge.io import write_json, write_text
+
+    s = report["settings"]
+    lines = [
+        f"# Precision vs accuracy: {Path(s['weights']).name}, imgsz {s['imgsz']}, ONNX Runtime CPU",
+        "",
+        f"Val split of `{s['data']}`; INT8 calibrated on {s['calib_images']} train images. Same run, same FP32 export.",
+        "",
+        "| variant | mAP50-95 | mAP50 | drop vs FP32 (pts) | P | R | make s | eval s | ONNX MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        drop = "-" if r["drop_vs_fp32_pts"] is None else f"{r['drop_vs_fp32_pts']:+.2f}"
+        lines.append(
+            f"| {r['variant']} | {fmt(r['map50_95'])} | {fmt(r['map50'])} | {drop} | {fmt(r['precision'])} | "
+            f"{fmt(r['recall'])} | {r['make_seconds']} | {r['eval_seconds']} | {r['onnx_bytes'] / 1e6:.1f} |"
+        )
+    md = "\n".join(lines) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(RESULTS / f"{tag}.json", report)
+    write_text(RESULTS / f"{tag}.md", md)
+    if not quiet:
+        print(md)
+
+
+if __name__ == "__main__":
+    main()
