@@ -1,0 +1,90 @@
+"""``grace-edge export``: trained weights -> one ONNX graph with in-graph preprocessing and NMS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+UNTRAINED_WARNING = (
+    "WARNING: no --weights given: exporting an UNTRAINED GRACE-s. Its detections are meaningless; "
+    "use it only to measure latency."
+)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export trained weights to an ONNX graph with preprocessing and NMS inside",
+        description=(
+            "Fuse the model (Lite-FEN re-parameterised, BatchNorm folded) and export it to ONNX with the box decode,\n"
+            "top-K and Cluster-NMS inside the graph: outputs 'detections' [B, max_det, 6] (x1, y1, x2, y2, score,\n"
+            "class) and 'num_detections' [B]. Standard ops and static shapes only, so TensorRT 10.3+ builds it\n"
+            "('grace-edge build'). By default the graph also takes raw 200x200 gray camera pixels (uint8) and returns\n"
+            "boxes in those pixels. Writes export/<model>-<imgsz>[-raw<H>x<W>x<C>].onnx unless --out is given."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--weights",
+        metavar="W",
+        help="trained checkpoint (.pt from 'grace-edge train'); if left out, an untrained GRACE-s (latency only)",
+    )
+    p.add_argument("--imgsz", type=int, default=640, help="network input size in pixels, a multiple of 32 (default 640)")
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--batch", type=int, default=1, help="fixed number of images per call (default 1)")
+    batch.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="let the batch size vary at run time (1 to 32) instead of fixing it",
+    )
+    inp = p.add_mutually_exclusive_group()
+    inp.add_argument(
+        "--raw-input",
+        default="200x200x1",
+        metavar="HxWxC",
+        help="camera image size and channels the graph takes as uint8 (C=1 gray, C=3 BGR); default 200x200x1 (NEU-DET)",
+    )
+    inp.add_argument(
+        "--float-input",
+        action="store_true",
+        help="take float32 [B,3,imgsz,imgsz] images already letterboxed by the host instead of raw camera pixels",
+    )
+    p.add_argument("--max-det", type=int, default=100, help="most detections returned per image (default 100)")
+    p.add_argument(
+        "--conf",
+        type=float,
+        default=0.001,
+        help="score floor applied inside the graph (default 0.001, low enough to measure mAP); "
+        "the runtime applies your deployment threshold on top",
+    )
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold: boxes of one class overlapping more are merged (default 0.7)")
+    p.add_argument("--out", metavar="PATH", help="where to write the .onnx file (default export/<model>-<imgsz>...onnx)")
+    p.add_argument("--no-simplify", action="store_true", help="skip the onnxsim graph simplification")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from grace_edge.export.onnx_export import export_onnx, parse_raw_input
+
+    raw_input = None if args.float_input else parse_raw_input(args.raw_input)
+    if args.weights:
+        source = args.weights
+    else:
+        print(UNTRAINED_WARNING, file=sys.stderr)
+        from grace_edge.model.build import build_model
+
+        source = build_model("grace-s")
+    path = export_onnx(
+        source,
+        args.out,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        dynamic_batch=args.dynamic_batch,
+        raw_input=raw_input,
+        max_det=args.max_det,
+        conf_thres=args.conf,
+        iou_thres=args.iou,
+        simplify=not args.no_simplify,
+    )
+    print(f"exported {path}")
+    return 0
