@@ -46,8 +46,13 @@ def test_help_does_not_import_heavy_packages() -> None:
 
 
 def test_user_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
     missing = tmp_path / "nope.onnx"
-    code = main(["predict", str(tmp_path), "--model", str(missing)])
+    code = main(["predict", str(image), "--model", str(missing)])
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err and str(missing) in err and err.count("\n") == 1

@@ -47,6 +47,12 @@ _GUARDED_RUN = textwrap.dedent(
 )
 
 
+def _fresh_env(home: Path) -> dict[str, str]:
+    """The environment with a new grace-edge home and no Ultralytics settings inherited from this process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}
+    return {**env, "GRACE_EDGE_HOME": str(home)}
+
+
 def test_configure_sets_offline_environment(tmp_path: Path) -> None:
     code = (
         "from grace_edge.ultralytics_setup import configure; configure(); import os, torch;"
@@ -56,7 +62,7 @@ def test_configure_sets_offline_environment(tmp_path: Path) -> None:
         " torch.get_num_threads() == os.cpu_count(), check_font('Arial.ttf') is not None,"
         " str(USER_CONFIG_DIR).startswith(os.environ['GRACE_EDGE_HOME']))"
     )
-    env = {**os.environ, "GRACE_EDGE_HOME": str(tmp_path)}
+    env = _fresh_env(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-7:] == ["true", "false", "False", "False", "True", "True", "True"]
@@ -75,7 +81,7 @@ def test_train_val_export_make_no_network_attempt(tiny_dataset: Path, tmp_path: 
          "--device", "cpu"],
         ["export", "--weights", str(weights), "--imgsz", "64", "--out", str(tmp_path / "model.onnx")],
     ]
-    env = {**os.environ, "GRACE_EDGE_HOME": str(tmp_path / "home")}  # a fresh home: no font or settings cached
+    env = _fresh_env(tmp_path / "home")  # no font or settings cached
     out = subprocess.run(
         [sys.executable, "-c", _GUARDED_RUN, json.dumps(argvs)],
         env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
