@@ -141,3 +141,21 @@ def test_bench_tensorrt_engine_with_stages_and_peer(tiny_artifacts, tmp_path: Pa
     assert data["system"]["gpu"]["tensorrt"]
     info = data["compare"]["runners"]["ultralytics"]["info"]
     assert (info["device"], info["precision"], info["runtime"]) == ("0", "fp16", "pytorch")
+
+
+def test_no_artifact_times_the_newest_in_engines(tiny_artifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import shutil
+
+    _, onnx = tiny_artifacts
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(capsys, main(["bench", "--synthetic"]), "engines/", "grace-edge build")
+    (tmp_path / "engines").mkdir()
+    older, newer = tmp_path / "engines" / "old.onnx", tmp_path / "engines" / "new.onnx"
+    shutil.copyfile(onnx, older)
+    shutil.copyfile(onnx, newer)
+    os.utime(older, (1, 1))
+    assert main(["bench", "--synthetic", "--batch", "1", *ARGS, "--json", str(tmp_path / "b.json")]) == 0
+    assert "new.onnx" in capsys.readouterr().err
+    assert json.loads((tmp_path / "b.json").read_text())["artifact"]["path"].endswith("new.onnx")

@@ -14,6 +14,8 @@ from typing import Any, Callable, Sequence
 
 from grace_edge.errors import InputError
 
+DEFAULT_ARTIFACT_DIR = Path("engines")  # where 'grace-edge build' writes
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 DEFAULT_BATCHES = "1,2,4,8"
 COMPARE_BLOCK = 5  # calls per runner in a row: one runtime's spinning idle threads then hit 1 call in 5, not all
@@ -229,9 +231,20 @@ def measure(args: argparse.Namespace, batches: list[int], log: Callable[[str], N
                 "skipped": skipped, "compare": compare}
 
 
+def newest_artifact(folder: Path = DEFAULT_ARTIFACT_DIR) -> Path:
+    """The most recently built artifact in ``folder`` (what ``grace-edge build`` wrote last)."""
+    found = [p for p in folder.glob("*") if p.suffix in (".engine", ".onnx") and p.is_file()] if folder.is_dir() else []
+    if not found:
+        raise InputError(f"no artifact given and none in {folder}/: run 'grace-edge build' first, or name one")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
 def run(args: argparse.Namespace) -> int:
     from grace_edge.bench import report, sysinfo
 
+    if args.artifact is None:
+        args.artifact = str(newest_artifact())
+        print(f"bench: timing the newest artifact, {args.artifact}", file=sys.stderr)
     batches = check_args(args)
     load_before = sysinfo.load_average()
     measured = measure(args, batches, log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -280,7 +293,9 @@ def add_commands(subparsers: Any) -> None:
             "interleaved with ours on the same images, and the speed ratio is printed."
         ),
     )
-    p.add_argument("artifact", help="the model to time: an .onnx from 'grace-edge export'/'build' or an .engine")
+    p.add_argument("artifact", nargs="?", default=None,
+                   help="the model to time: an .engine or an .onnx from 'grace-edge export'/'build' "
+                        "(default: the newest file in engines/)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--images", metavar="DIR", help="folder of images to time with (default: NEU-DET IMAGES from "
                      "$GRACE_NEU_DET or ../shared/data/NEU-DET)")
