@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from grace_edge.data.yolo_yaml import IMAGE_SUFFIXES, images_in, pick_evenly, split_images
 from grace_edge.errors import InputError
 
 DEFAULT_ARTIFACT_DIR = Path("engines")  # where 'grace-edge build' writes
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 DEFAULT_BATCHES = "1,2,4,8"
 COMPARE_BLOCK = 5  # calls per runner in a row: one runtime's spinning idle threads then hit 1 call in 5, not all
 
@@ -29,45 +29,6 @@ def default_image_dirs() -> list[Path]:
     dirs.append(Path("..") / "shared" / "data" / "NEU-DET" / "IMAGES")
     dirs.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "NEU-DET" / "IMAGES")
     return dirs
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def _images_from_data_yaml(data_yaml: Path, split: str = "val") -> list[Path]:
-    """Image files of ``split`` in an Ultralytics data YAML (folder, list of folders, or .txt of paths)."""
-    import yaml
-
-    if not data_yaml.is_file():
-        raise InputError(f"--data {data_yaml}: file not found")
-    try:
-        data = yaml.safe_load(data_yaml.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise InputError(f"--data {data_yaml}: not valid YAML ({e})") from None
-    if not isinstance(data, dict) or split not in data:
-        raise InputError(f"--data {data_yaml}: no '{split}' entry (expected an Ultralytics data YAML)")
-    root = Path(data.get("path") or data_yaml.parent)
-    root = root if root.is_absolute() else data_yaml.parent / root
-    entries = data[split] if isinstance(data[split], list) else [data[split]]
-    files: list[Path] = []
-    for entry in entries:
-        p = Path(entry) if Path(entry).is_absolute() else root / entry
-        if p.is_dir():
-            files += _images_in(p)
-        elif p.suffix == ".txt" and p.is_file():
-            lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            files += [Path(ln) if Path(ln).is_absolute() else root / ln for ln in lines]
-        else:
-            raise InputError(f"--data {data_yaml}: {split} entry {entry!r} is neither a folder nor a .txt list ({p})")
-    return files
-
-
-def pick_evenly(paths: Sequence[Path], count: int) -> list[Path]:
-    """``count`` paths spread evenly over the sorted list (so every NEU-DET class is in the sample)."""
-    if count <= 0 or count >= len(paths):
-        return list(paths)
-    return [paths[i * len(paths) // count] for i in range(count)]
 
 
 def read_images(paths: Sequence[Path], channels: int) -> list[Any]:
@@ -104,9 +65,9 @@ def load_bench_images(meta: Any, *, images_dir: str | None = None, data_yaml: st
         folder = Path(images_dir)
         if not folder.is_dir():
             raise InputError(f"--images {folder}: folder not found")
-        paths, source = _images_in(folder), str(folder)
+        paths, source = images_in(folder), str(folder)
     elif data_yaml:
-        paths, source = _images_from_data_yaml(Path(data_yaml)), f"{data_yaml} (val)"
+        paths, source = split_images(data_yaml, "val"), f"{data_yaml} (val)"
     else:
         found = next((d for d in default_image_dirs() if d.is_dir()), None)
         if found is None:
@@ -114,10 +75,10 @@ def load_bench_images(meta: Any, *, images_dir: str | None = None, data_yaml: st
                 "no benchmark images: NEU-DET not found at $GRACE_NEU_DET or ../shared/data/NEU-DET; pass --images DIR "
                 "or --data YAML (or --synthetic to time random pixels)"
             )
-        paths, source = _images_in(found), str(found)
+        paths, source = images_in(found), str(found)
     if not paths:
-        raise InputError(f"{source}: no image files ({', '.join(IMAGE_SUFFIXES)}) found")
-    picked = pick_evenly(paths, count)
+        raise InputError(f"{source}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    picked = pick_evenly(paths, count or None)
     images = read_images(picked, meta.channels)
     return images, {"source": source, "count": len(images), "available": len(paths),
                     "first": picked[0].name, "last": picked[-1].name}

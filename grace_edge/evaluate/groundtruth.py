@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.yolo_yaml import load_data_yaml, pick_evenly, split_images
 from grace_edge.errors import InputError
 
-IMG_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 _TRUNCATION_CHECKED = frozenset({".jpg", ".jpeg", ".png"})
 # Normalized label values may overshoot 0-1 by rounding when written with 6 decimals; more is a broken label.
 _EDGE_TOLERANCE = 1e-3
@@ -57,25 +57,6 @@ class DatasetSplit:
         return int(sum(len(im.classes) for im in self.images))
 
 
-def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
-    """Parse a data YAML; return (its dict, the dataset root)."""
-    import yaml
-
-    path = Path(data)
-    if not path.is_file():
-        raise InputError(f"{path}: data YAML not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a readable YAML file ({e.__class__.__name__})") from None
-    if not isinstance(cfg, dict):
-        raise InputError(f"{path}: a data YAML must be a mapping with 'names' and split keys such as 'val'")
-    root = Path(cfg.get("path") or ".")
-    if not root.is_absolute():
-        root = path.resolve().parent / root
-    return cfg, root
-
-
 def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
     """The class names of a data YAML dict, index order."""
     names = cfg.get("names")
@@ -90,24 +71,6 @@ def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
     if not isinstance(names, list) or not names:
         raise InputError(f"{origin}: 'names' must be a non-empty list or {{index: name}} dict of classes")
     return [str(n) for n in names]
-
-
-def _split_sources(cfg: dict[str, Any], root: Path, split: str, origin: Path) -> list[Path]:
-    value = cfg.get(split)
-    if not value:
-        keys = [k for k in ("train", "val", "test") if cfg.get(k)]
-        raise InputError(f"{origin}: no split {split!r} in the data YAML (it has: {', '.join(keys) or 'none'})")
-    entries = value if isinstance(value, list) else [value]
-    return [p if p.is_absolute() else root / p for p in (Path(str(e)) for e in entries)]
-
-
-def _list_images(source: Path) -> list[Path]:
-    if source.is_dir():
-        return [p for p in source.rglob("*") if p.suffix.lower() in IMG_SUFFIXES and p.is_file()]
-    if source.is_file() and source.suffix == ".txt":
-        lines = [ln.strip() for ln in source.read_text(encoding="utf-8").splitlines()]
-        return [Path(ln) if Path(ln).is_absolute() else source.parent / ln for ln in lines if ln]
-    raise InputError(f"{source}: split source not found (expected a folder of images or a .txt list of images)")
 
 
 def label_path_for(image: Path) -> Path:
@@ -172,30 +135,15 @@ def read_labels(path: Path, nc: int, width: int, height: int) -> tuple[np.ndarra
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(classes, dtype=np.int64)
 
 
-def _subset(paths: list[Path], max_images: int | None) -> list[Path]:
-    if max_images is None or max_images >= len(paths):
-        return paths
-    if max_images <= 0:
-        raise InputError(f"max_images must be positive, got {max_images}")
-    # Spread over the sorted split, so a quick check still sees every class of a class-sorted dataset.
-    picks = np.linspace(0, len(paths) - 1, max_images).round().astype(int)
-    return [paths[i] for i in picks]
-
-
 def read_split(data: str | os.PathLike[str], split: str = "val", max_images: int | None = None) -> DatasetSplit:
     """Read the images and labels of ``split``; ``max_images`` keeps that many, spread evenly over the split."""
     origin = Path(data)
-    cfg, root = load_data_yaml(origin)
+    cfg, _ = load_data_yaml(origin)
     names = class_names(cfg, origin)
-    paths: list[Path] = []
-    for source in _split_sources(cfg, root, split, origin):
-        paths += _list_images(source)
-    paths = sorted({Path(os.path.abspath(p)) for p in paths})  # not resolve(): a symlink must keep /images/
-    if not paths:
-        raise InputError(f"{origin}: split {split!r} has no images")
+    paths = sorted({Path(os.path.abspath(p)) for p in split_images(origin, split)})  # not resolve(): keep /images/
     by_name: dict[str, Path] = {}
     images = []
-    for path in _subset(paths, max_images):
+    for path in pick_evenly(paths, max_images):
         if path.name in by_name:
             raise InputError(f"{path} and {by_name[path.name]}: two images of split {split!r} share a file name")
         by_name[path.name] = path

@@ -12,58 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from grace_edge.artifact import ArtifactMeta
+from grace_edge.data.yolo_yaml import pick_evenly, split_images
 from grace_edge.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 DEFAULT_CALIB_IMAGES = 128  # about 1 s each for GRACE-s at 640 on a 2-core CPU: minutes, not tens of minutes
-
-
-def split_images(data_yaml: str | Path, split: str = "train") -> list[Path]:
-    """All image files of ``split`` in an Ultralytics data YAML (a folder, a list file, or a list of either)."""
-    import yaml
-
-    data_yaml = Path(data_yaml)
-    if not data_yaml.is_file():
-        raise InputError(f"--data {data_yaml}: data YAML not found")
-    try:
-        data = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise InputError(f"--data {data_yaml}: not valid YAML ({e})") from None
-    if not isinstance(data, dict) or not data.get(split):
-        raise InputError(f"--data {data_yaml}: has no '{split}' entry (calibration uses the {split} split)")
-    root = Path(data.get("path") or data_yaml.parent)
-    root = root if root.is_absolute() else data_yaml.parent / root
-    entries = data[split] if isinstance(data[split], list) else [data[split]]
-    files: list[Path] = []
-    for entry in entries:
-        where = Path(entry) if Path(entry).is_absolute() else root / entry
-        if where.is_dir():
-            files += [p for p in where.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-        elif where.is_file() and where.suffix == ".txt":
-            lines = [line.strip() for line in where.read_text(encoding="utf-8").splitlines() if line.strip()]
-            files += [Path(s) if Path(s).is_absolute() else root / s for s in lines]
-        else:
-            raise InputError(f"--data {data_yaml}: {split} entry {entry!r} is neither a folder nor a .txt list ({where})")
-    if not files:
-        raise InputError(f"--data {data_yaml}: the {split} split has no images")
-    return sorted(files)
 
 
 def pick_images(files: Sequence[Path], n: int) -> list[Path]:
     """``n`` files spread evenly over the sorted ``files`` (all of them when there are fewer)."""
     if n < 1:
         raise InputError(f"--calib-images must be at least 1, got {n}")
-    import numpy as np
-
-    files = sorted(files)
-    if n >= len(files):
-        return list(files)
-    index = np.linspace(0, len(files) - 1, n).round().astype(int)
-    return [files[i] for i in index]
+    return pick_evenly(files, n)
 
 
 def calibration_images(data_yaml: str | Path, n: int = DEFAULT_CALIB_IMAGES) -> list[Path]:
