@@ -153,6 +153,23 @@ def unpack_engine(path: str | Path) -> tuple[ArtifactMeta, bytes]:
     return ArtifactMeta.from_json(json.dumps(header), origin=str(path)), engine
 
 
+def onnx_meta(model: Any, origin: str) -> ArtifactMeta:
+    """The :class:`ArtifactMeta` stored in an in-memory ``onnx.ModelProto``."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if ONNX_METADATA_KEY not in props:
+        raise ArtifactError(f"{origin}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
+    return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=origin)
+
+
+def set_onnx_meta(model: Any, meta: ArtifactMeta, **extra: str) -> None:
+    """Store ``meta`` (and any ``extra`` string properties) in an in-memory ``onnx.ModelProto``."""
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update({ONNX_METADATA_KEY: meta.to_json(), **extra})
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+
+
 def read_onnx_meta(path: str | Path) -> ArtifactMeta:
     """Read the :class:`ArtifactMeta` stored in an ONNX model made by ``grace-edge export``."""
     import onnx
@@ -164,7 +181,4 @@ def read_onnx_meta(path: str | Path) -> ArtifactMeta:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    if ONNX_METADATA_KEY not in props:
-        raise ArtifactError(f"{path}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
-    return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=str(path))
+    return onnx_meta(model, str(path))

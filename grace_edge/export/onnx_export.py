@@ -17,10 +17,10 @@ from torch import nn
 
 from grace_edge.artifact import (
     INPUT_NAME,
-    ONNX_METADATA_KEY,
     OUTPUT_COUNT,
     OUTPUT_DETECTIONS,
     ArtifactMeta,
+    set_onnx_meta,
     sha256_file,
 )
 from grace_edge.errors import ArtifactError, InputError
@@ -264,11 +264,7 @@ def _same_outputs(a: Any, b: Any, example: torch.Tensor) -> bool:
 
 
 def _set_metadata(model: Any, meta: ArtifactMeta, topk: int, nms_iters: int) -> None:
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update({ONNX_METADATA_KEY: meta.to_json(), "nms": f"cluster-nms topk={topk} iters={nms_iters}"})
-    del model.metadata_props[:]
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
+    set_onnx_meta(model, meta, nms=f"cluster-nms topk={topk} iters={nms_iters}")
     model.producer_name = "grace-edge"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import onnx
 
-from grace_edge.artifact import ONNX_METADATA_KEY, ArtifactMeta, sha256_file
+from grace_edge.artifact import ArtifactMeta, onnx_meta, set_onnx_meta, sha256_file
 from grace_edge.errors import ArtifactError
 from grace_edge.io import atomic_path
 
@@ -111,20 +111,12 @@ def find_regions(model: onnx.ModelProto) -> GraphRegions:
     return GraphRegions(frozenset(preprocess), frozenset(head_outputs), frozenset(decode), frozenset(gates))
 
 
-def meta_of(model: onnx.ModelProto, origin: str) -> ArtifactMeta:
-    """The grace-edge metadata stored in an in-memory ONNX model."""
-    props = {p.key: p.value for p in model.metadata_props}
-    if ONNX_METADATA_KEY not in props:
-        raise ArtifactError(f"{origin}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
-    return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=origin)
+meta_of = onnx_meta  # kept as this module's name for it
 
 
 def save_with_meta(model: onnx.ModelProto, out: str | Path, meta: ArtifactMeta) -> Path:
     """Store ``meta`` in ``model`` and write it to ``out`` atomically."""
-    props = [p for p in model.metadata_props if p.key != ONNX_METADATA_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(props)
-    model.metadata_props.add(key=ONNX_METADATA_KEY, value=meta.to_json())
+    set_onnx_meta(model, meta)
     with atomic_path(out) as tmp:
         onnx.save(model, str(tmp))
     return Path(out)
