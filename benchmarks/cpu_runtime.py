@@ -15,6 +15,8 @@ Results: ``benchmarks/results/cpu_runtime.{json,md}``; rerun with
 
 from __future__ import annotations
 
+from _results import RESULTS, save_results  # benchmarks/_results.py
+
 import argparse
 import datetime as dt
 import shlex
@@ -25,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 WORK = REPO / "benchmarks" / "runs" / "cpu_runtime"
 DEFAULT_WEIGHTS = REPO / "benchmarks" / "runs" / "reduced" / "grace-n" / "weights" / "best.pt"
 DEFAULT_DATA = REPO / "benchmarks" / "runs" / "reduced" / "dataset" / "data.yaml"
@@ -178,7 +179,6 @@ def main() -> int:
     from grace_edge.bench import sysinfo
     from grace_edge.bench.cli import load_bench_images
     from grace_edge.bench.compare import detector_runner, ultralytics_runner
-    from grace_edge.io import write_json, write_text
     from grace_edge.runtime import Detector
 
     command = shlex.join(["python", "benchmarks/cpu_runtime.py", *sys.argv[1:]])
@@ -243,10 +243,8 @@ def main() -> int:
         "batch8": batch8,
         "notes": notes,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json(RESULTS / f"{args.tag}.json", result)
     text = markdown(result)
-    write_text(RESULTS / f"{args.tag}.md", text)
+    save_results(args.tag, result, text)
     print(text)
     log(f"wrote {RESULTS / args.tag}.json and .md in {result['total_seconds']} s")
     return 0

@@ -17,6 +17,8 @@ Results: ``benchmarks/results/nms_parity.{json,md}``.
 
 from __future__ import annotations
 
+from _results import save_results  # benchmarks/_results.py
+
 import argparse
 import platform
 import time
@@ -26,7 +28,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SWEEP = ("1000x1", "1000x2", "1000x4", "1000x8", "1000x16", "300x8", "3000x8")
 MAX_ROUNDS = 64  # rounds-to-converge is counted up to this
 
@@ -185,7 +186,6 @@ def fmt(v: float | None, scale: float = 100.0) -> str:
 
 
 def write(report: dict[str, Any], tag: str) -> None:
-    from grace_edge.io import write_json, write_text
 
     s, rc = report["settings"], report["rounds_to_converge"]
     lines = [
@@ -203,8 +203,7 @@ def write(report: dict[str, Any], tag: str) -> None:
     lines += ["", f"Cluster-NMS rounds to reach greedy's fixed point (candidates above conf, largest K): "
               f"p50 {rc['p50']:g}, p99 {rc['p99']:g}, max {rc['max']}; histogram {rc['histogram']}"]
     md = "\n".join(lines) + "\n"
-    write_json(RESULTS / f"{tag}.json", report)
-    write_text(RESULTS / f"{tag}.md", md)
+    save_results(tag, report, md)
     print(md)
 
 

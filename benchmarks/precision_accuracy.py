@@ -12,6 +12,8 @@ Results: ``benchmarks/results/precision_accuracy.{json,md}``.
 
 from __future__ import annotations
 
+from _results import save_results  # benchmarks/_results.py
+
 import argparse
 import platform
 import tempfile
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 METRICS = ("map50_95", "map50", "precision", "recall", "ap_small", "ap_medium", "ap_large")
 VARIANTS = ("fp32", "fp16", "int8-entropy", "int8-percentile")
 # Design checks: FP16 with the Lite-FEN sigmoid gates kept FP32; INT8 with the head's output convolutions quantized.
@@ -108,7 +109,6 @@ def fmt(v: float | None, scale: float = 100.0) -> str:
 
 
 def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
-    from grace_edge.io import write_json, write_text
 
     s = report["settings"]
     lines = [
@@ -126,9 +126,7 @@ def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
             f"{fmt(r['recall'])} | {r['make_seconds']} | {r['eval_seconds']} | {r['onnx_bytes'] / 1e6:.1f} |"
         )
     md = "\n".join(lines) + "\n"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json(RESULTS / f"{tag}.json", report)
-    write_text(RESULTS / f"{tag}.md", md)
+    save_results(tag, report, md)
     if not quiet:
         print(md)
 

@@ -15,6 +15,8 @@ between the two network inputs (in gray levels). Results: ``benchmarks/results/p
 
 from __future__ import annotations
 
+from _results import save_results  # benchmarks/_results.py
+
 import argparse
 import platform
 import tempfile
@@ -25,7 +27,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 
 def parse_args() -> argparse.Namespace:
@@ -132,7 +133,6 @@ def fmt(v: float | None, scale: float = 100.0) -> str:
 
 
 def write(report: dict[str, Any], tag: str) -> None:
-    from grace_edge.io import write_json, write_text
 
     s = report["settings"]
     lines = [
@@ -150,8 +150,7 @@ def write(report: dict[str, Any], tag: str) -> None:
         lines.append(f"| {r['variant']} | {fmt(r['map50_95'])} | {fmt(r['map50'])} | "
                      f"{r['delta_vs_letterbox_pts']:+.3f} | {ms} |")
     md = "\n".join(lines) + "\n"
-    write_json(RESULTS / f"{tag}.json", report)
-    write_text(RESULTS / f"{tag}.md", md)
+    save_results(tag, report, md)
     print(md)
 
 

@@ -13,6 +13,8 @@ needed (the batches each completed are reported). Weights: ``<runs>/<model>/weig
 
 from __future__ import annotations
 
+from _results import save_results  # benchmarks/_results.py
+
 import argparse
 import json
 import os
@@ -23,7 +25,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 METRICS = ("map50_95", "map50", "precision", "recall", "f1", "ap_small", "ap_medium", "ap_large")
 
 
@@ -150,11 +151,9 @@ def markdown(report: dict) -> str:
 
 
 def write(report: dict, tag: str) -> None:
-    from grace_edge.io import write_json, write_text
 
     md = markdown(report)
-    write_json(RESULTS / f"{tag}.json", report)
-    write_text(RESULTS / f"{tag}.md", md)
+    save_results(tag, report, md)
     print(json.dumps(report, indent=2))
     print(md)
 

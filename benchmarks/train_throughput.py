@@ -12,6 +12,8 @@ Results: ``benchmarks/results/train_throughput.{json,md}``.
 
 from __future__ import annotations
 
+from _results import save_results  # benchmarks/_results.py
+
 import argparse
 import json
 import os
@@ -22,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 VARIANTS = ("baseline", "ds-cbsm", "lite-fen", "grace")
 
 
@@ -113,11 +114,9 @@ def markdown(r: dict) -> str:
 
 
 def write(report: dict) -> None:
-    from grace_edge.io import write_json, write_text
 
     md = markdown(report)
-    write_json(RESULTS / "train_throughput.json", report)
-    write_text(RESULTS / "train_throughput.md", md)
+    save_results("train_throughput", report, md)
     print(json.dumps(report, indent=2))
     print(md)
 

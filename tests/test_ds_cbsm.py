@@ -99,7 +99,6 @@ def test_gamma_blends_class_weights():
 
 
 def test_batch_stats_count_only_assigned_positives_and_conf_at_least_0_01():
-    nc = 2
     # 4 anchors: anchor 0 -> class 0 (sigmoid 0.5), anchor 1 -> class 0 (sigmoid 0.005, below the floor),
     # anchor 2 -> class 1 (sigmoid 0.9), anchor 3 background (all-zero target row)
     logits = torch.tensor([[[0.0, 5.0], [-5.293305, 0.0], [0.0, 2.197225], [9.0, 9.0]]])
