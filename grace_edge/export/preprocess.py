@@ -9,39 +9,12 @@ and square network input need no padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PAD_VALUE = 114  # Ultralytics' letterbox fill
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """Ultralytics' letterbox geometry (``LetterBox(auto=False, center=True, scaleup=True)``) for fixed sizes."""
-
-    source: tuple[int, int]  # (height, width) of the camera image
-    target: tuple[int, int]  # (height, width) of the network input
-    ratio: float
-    resized: tuple[int, int]  # (height, width) after the resize, before padding
-    top: int
-    bottom: int
-    left: int
-    right: int
-
-    @classmethod
-    def plan(cls, source: tuple[int, int], target: tuple[int, int]) -> "Letterbox":
-        (h, w), (th, tw) = source, target
-        r = min(th / h, tw / w)
-        rw, rh = max(round(w * r), 1), max(round(h * r), 1)
-        dw, dh = (tw - rw) / 2, (th - rh) / 2
-        top, bottom = round(dh - 0.1), round(dh + 0.1)
-        left, right = round(dw - 0.1), round(dw + 0.1)
-        return cls((h, w), (th, tw), r, (rh, rw), top, bottom, left, right)
-
+from grace_edge.letterbox import PAD_VALUE, Letterbox
 
 class RawPreprocess(nn.Module):
     """``uint8 [B, H, W, C]`` (C = 1 gray or 3 BGR) -> ``float32 [B, 3, th, tw]`` RGB in [0, 1], letterboxed."""

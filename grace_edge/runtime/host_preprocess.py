@@ -13,7 +13,6 @@ Input rules (the same for ONNX Runtime and TensorRT):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence, Union
 
 import cv2
@@ -21,29 +20,9 @@ import numpy as np
 
 from grace_edge.artifact import ArtifactMeta
 from grace_edge.errors import InputError
+from grace_edge.letterbox import PAD_VALUE, Letterbox
 
 ImagesLike = Union[np.ndarray, Sequence[np.ndarray]]
-PAD_VALUE = 114
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """How one image was placed in the network input: ``net_x = x * scale_x + left`` (same for y).
-
-    The per-axis scales are the resized size over the original size (each side is rounded to whole pixels)."""
-
-    scale_x: float
-    scale_y: float
-    left: int
-    top: int
-    orig_hw: tuple[int, int]
-
-    def unmap(self, boxes: np.ndarray) -> np.ndarray:
-        """Map ``[n, >=4]`` x1,y1,x2,y2 rows from network pixels to original pixels (in place), clipped."""
-        h, w = self.orig_hw
-        boxes[:, [0, 2]] = ((boxes[:, [0, 2]] - self.left) / self.scale_x).clip(0, w)
-        boxes[:, [1, 3]] = ((boxes[:, [1, 3]] - self.top) / self.scale_y).clip(0, h)
-        return boxes
 
 
 def as_image_list(images: ImagesLike) -> list[np.ndarray]:
@@ -105,10 +84,8 @@ def check_images(images: ImagesLike, meta: ArtifactMeta) -> list[np.ndarray]:
 def letterbox(image: np.ndarray, imgsz: tuple[int, int], out: np.ndarray) -> Letterbox:
     """Letterbox ``HxWxC`` uint8 ``image`` into ``out`` (``C x imgsz`` float32, RGB order for 3 channels, 0-1)."""
     h, w = image.shape[:2]
-    net_h, net_w = imgsz
-    scale = min(net_h / h, net_w / w)
-    new_w, new_h = max(round(w * scale), 1), max(round(h * scale), 1)
-    left, top = round((net_w - new_w) / 2 - 0.1), round((net_h - new_h) / 2 - 0.1)
+    plan = Letterbox.plan((h, w), imgsz)
+    (new_h, new_w), left, top = plan.resized, plan.left, plan.top
     resized = image if (new_h, new_w) == (h, w) else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     if resized.ndim == 2:
         resized = resized[:, :, None]
@@ -117,7 +94,7 @@ def letterbox(image: np.ndarray, imgsz: tuple[int, int], out: np.ndarray) -> Let
     if planes.shape[0] == 3:
         planes = planes[::-1]  # BGR -> RGB, the order Ultralytics trains in
     np.divide(planes, np.float32(255), out=out[:, top : top + new_h, left : left + new_w])
-    return Letterbox(scale_x=new_w / w, scale_y=new_h / h, left=left, top=top, orig_hw=(h, w))
+    return plan
 
 
 def fill_input(images: list[np.ndarray], meta: ArtifactMeta, buffer: np.ndarray) -> list[Letterbox | None]:
