@@ -19,6 +19,7 @@ from _results import RESULTS, save_results  # benchmarks/_results.py
 
 import argparse
 import datetime as dt
+import os
 import shlex
 import sys
 import tempfile
@@ -85,9 +86,9 @@ def calibration_yaml(data: Path | None, work: Path, notes: list[str]) -> Path:
         return DEFAULT_DATA
     import yaml
 
-    from grace_edge.bench.cli import default_image_dirs
+    from grace_edge.bench.run import default_image_dirs
     from grace_edge.errors import InputError
-    from grace_edge.model.build import NEU_DET_CLASSES
+    from grace_edge.data.classes import NEU_DET_CLASSES
 
     images = next((d.resolve() for d in default_image_dirs() if d.is_dir()), None)
     if images is None:
@@ -102,7 +103,7 @@ def calibration_yaml(data: Path | None, work: Path, notes: list[str]) -> Path:
 
 def build_artifacts(weights: Path, data: Path, imgsz: int, calib_images: int, work: Path) -> dict[str, Path]:
     """Our FP32 and INT8 CPU artifacts, made exactly as ``grace-edge build --fp32/--int8 --batch 1:1:8`` does."""
-    from grace_edge.build.cli import BuildOptions, build
+    from grace_edge.engine.pipeline import BuildOptions, build
 
     fp32 = build(BuildOptions(precision="fp32", weights=weights, imgsz=imgsz, batch=(1, 1, 8),
                               out=work / "grace-fp32.onnx"), log=log).path
@@ -172,12 +173,14 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> int:
     args = parse_args()
+    # the package looks only at $GRACE_NEU_DET; this developer script also knows the checkout's sibling folder
+    os.environ.setdefault("GRACE_NEU_DET", str(REPO.parent / "shared" / "data" / "NEU-DET"))
     from grace_edge.ultralytics_setup import configure
 
     configure()
     from grace_edge.artifact import sha256_file
     from grace_edge.bench import sysinfo
-    from grace_edge.bench.cli import load_bench_images
+    from grace_edge.bench.run import load_bench_images
     from grace_edge.bench.compare import detector_runner, ultralytics_runner
     from grace_edge.runtime import Detector
 

@@ -55,7 +55,7 @@ def head_outputs(weights: str, data: str, imgsz: int | None, max_images: int | N
     from grace_edge.evaluate.predict import read_image
     from grace_edge.export.onnx_export import prepare_model
     from grace_edge.export.preprocess import letterbox_reference
-    from grace_edge.train.checkpoint import load_model
+    from grace_edge.model.weights import load_model
 
     model = load_model(weights)
     imgsz = imgsz or int((getattr(model, "args", None) or {}).get("imgsz") or 640)

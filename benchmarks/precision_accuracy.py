@@ -51,8 +51,8 @@ def training_imgsz(weights: str) -> int | None:
 
 
 def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tuple[Path, dict[str, Any]]:
-    from grace_edge.export.precision import convert_fp16
-    from grace_edge.export.quantize import quantize_int8
+    from grace_edge.engine.precision import convert_fp16
+    from grace_edge.engine.quantize import quantize_int8
 
     if variant == "fp32":
         return fp32, {}
@@ -67,7 +67,7 @@ def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tu
 def main() -> None:
     a = parse_args()
     from grace_edge.evaluate import evaluate
-    from grace_edge.export.calibration import calibration_images
+    from grace_edge.engine.calibration import calibration_images
     from grace_edge.export.onnx_export import export_onnx
 
     imgsz = a.imgsz or training_imgsz(a.weights) or 640

@@ -68,7 +68,7 @@ def main() -> None:
     from grace_edge.evaluate.groundtruth import read_split
     from grace_edge.export.onnx_export import export_onnx, parse_raw_input
     from grace_edge.export.preprocess import Letterbox, RawPreprocess, letterbox_reference
-    from grace_edge.train.checkpoint import load_model
+    from grace_edge.model.weights import load_model
 
     raw = parse_raw_input(a.raw_input)
     imgsz = a.imgsz or int((getattr(load_model(a.weights), "args", None) or {}).get("imgsz") or 640)

@@ -107,7 +107,7 @@ def main() -> None:
     rows = []
     for name in a.models:
         best = runs / name / "weights" / "best.pt"
-        from grace_edge.train.checkpoint import load_model
+        from grace_edge.model.weights import load_model
 
         model = load_model(best)
         progress = json.loads((runs / name / "progress.json").read_text())

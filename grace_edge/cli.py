@@ -21,7 +21,7 @@ STAGE_CLI_MODULES = (
     "grace_edge.train.cli",  # train, ablate
     "grace_edge.evaluate.cli",  # val
     "grace_edge.export.cli",  # export
-    "grace_edge.build.cli",  # build
+    "grace_edge.engine.cli",  # build
     "grace_edge.runtime.cli",  # predict
     "grace_edge.bench.cli",  # bench
 )

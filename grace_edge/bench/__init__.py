@@ -1,29 +1,22 @@
 """Benchmarking: latency percentiles, throughput, per-stage times and side-by-side peers (``grace-edge bench``).
 
-Modules: :mod:`~grace_edge.bench.latency` (timed loops, statistics, batch sweep), :mod:`~grace_edge.bench.compare`
+Modules: :mod:`~grace_edge.bench.run` (:class:`BenchOptions` + :func:`bench`, the command's logic),
+:mod:`~grace_edge.bench.latency` (timed loops, statistics, batch sweep), :mod:`~grace_edge.bench.compare`
 (Ultralytics peers), :mod:`~grace_edge.bench.sysinfo` (machine description), :mod:`~grace_edge.bench.report`
 (JSON, markdown, plot). Imports are lazy so ``grace-edge --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from grace_edge._lazy import lazy_getattr
 
-_EXPORTS = {
-    "LatencyStats": "latency", "summarize": "latency", "time_interleaved": "latency", "time_calls": "latency",
-    "sweep": "latency", "plan_batches": "latency", "ratio": "latency",
-    "Runner": "compare", "detector_runner": "compare", "ultralytics_runner": "compare",
-    "write_report": "report", "to_markdown": "report", "write_plot": "report",
-    "collect_sysinfo": "sysinfo",
+_MODULES = {
+    "run": ("BenchOptions", "bench"),
+    "latency": ("LatencyStats", "summarize", "time_interleaved", "time_calls", "sweep", "plan_batches", "ratio"),
+    "compare": ("Runner", "detector_runner", "ultralytics_runner"),
+    "report": ("write_report", "to_markdown", "write_plot"),
+    "sysinfo": ("collect_sysinfo",),
 }
-
+_EXPORTS = {name: f"grace_edge.bench.{module}" for module, names in _MODULES.items() for name in names}
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'grace_edge.bench' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(f"grace_edge.bench.{_EXPORTS[name]}")
-    return getattr(module, "collect" if name == "collect_sysinfo" else name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

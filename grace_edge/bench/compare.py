@@ -59,17 +59,10 @@ def _check_weights(weights: str | Path) -> Path:
 
 
 def load_yolo(weights: str | Path):
-    """An Ultralytics ``YOLO`` on ``weights``, configured offline, after our checkpoint loader has vetted the file."""
-    path = _check_weights(weights)
-    from grace_edge.train.checkpoint import load_model
+    """An Ultralytics ``YOLO`` on the peer's ``--weights`` (checked for the flag's sake first)."""
+    from grace_edge.model.weights import load_yolo as load
 
-    load_model(path)  # configures Ultralytics, registers Lite-FEN, raises a clear ArtifactError for a bad file
-    from ultralytics import YOLO
-
-    try:
-        return YOLO(str(path), task="detect")
-    except Exception as e:  # Ultralytics raises many types for a checkpoint it cannot wrap
-        raise ArtifactError(f"{path}: Ultralytics cannot load this checkpoint ({type(e).__name__}: {e})") from None
+    return load(_check_weights(weights))
 
 
 def export_ultralytics_onnx(weights: str | Path, imgsz: Sequence[int], workdir: str | Path) -> Path:

@@ -1,6 +1,6 @@
 """Benchmark results as JSON, markdown and a PNG plot, each written atomically.
 
-The result dict (``SCHEMA``) is made by ``grace_edge.bench.cli`` and ``benchmarks/*.py``:
+The result dict (``SCHEMA``) is made by ``grace_edge.bench.run`` and ``benchmarks/*.py``:
 ``{"schema", "command", "created_utc", "artifact", "settings", "images", "system", "load_average_before",
 "load_average_after", "results": [{"batch", "end_to_end": stats, "stages": {stage: stats}, "concurrent"?}],
 "skipped": [{"batch", "reason"}], "compare": {...} | None, "notes": [str]}``, where ``stats`` is

@@ -162,3 +162,6 @@ def collect() -> dict[str, Any]:
         "jetson": _safe(jetson_info) or {},
         "grace_edge": _version("grace-edge", module="grace_edge"),
     }
+
+
+collect_sysinfo = collect  # the name ``grace_edge.bench`` exports

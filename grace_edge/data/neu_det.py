@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 from grace_edge.data.stats import MEDIUM_MAX_AREA, SMALL_MAX_AREA, dataset_stats, stats_table
 from grace_edge.data.voc import VocAnnotation, VocError, box_problems, drop_duplicate_boxes, parse_voc, yolo_lines
 from grace_edge.errors import InputError
-from grace_edge.model.build import NEU_DET_CLASSES
+from grace_edge.data.classes import NEU_DET_CLASSES
 
 log = logging.getLogger(__name__)
 

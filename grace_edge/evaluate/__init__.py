@@ -6,87 +6,11 @@ Heavy packages (torch, Ultralytics, faster-coco-eval) load only when a function 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from grace_edge._lazy import lazy_getattr
 
-if TYPE_CHECKING:
-    import numpy as np
-
-    from grace_edge.evaluate.coco import EvalResult
-    from grace_edge.evaluate.groundtruth import DatasetSplit
+# Imported now, not lazily: the submodule is also named ``evaluate``, and importing it later would bind the package
+# attribute ``evaluate`` to the module instead of the function. It is cheap (its heavy imports are inside functions).
+from grace_edge.evaluate.evaluate import evaluate, evaluate_predictions
 
 __all__ = ["evaluate", "evaluate_predictions", "EvalResult"]
-
-
-def evaluate_predictions(
-    preds: Mapping[str, np.ndarray],
-    data: str | os.PathLike[str] | DatasetSplit,
-    split: str = "val",
-    *,
-    f1_conf: float = 0.25,
-    max_images: int | None = None,
-    settings: dict[str, Any] | None = None,
-) -> EvalResult:
-    """Metrics of ``preds`` (image file name -> float [n, 6] x1,y1,x2,y2,score,class in original pixels).
-
-    ``data`` is a data YAML (``split`` and ``max_images`` pick the images, see ``groundtruth.read_split``) or an
-    already read :class:`DatasetSplit`. Every image of the split needs an entry; an image without detections
-    needs an empty array. Nothing is dropped silently: a missing, extra or malformed entry is an InputError.
-    """
-    from grace_edge.evaluate.coco import compute_metrics
-    from grace_edge.evaluate.groundtruth import DatasetSplit, read_split
-    from grace_edge.evaluate.predict import check_predictions
-
-    ds = data if isinstance(data, DatasetSplit) else read_split(data, split, max_images)
-    return compute_metrics(ds, check_predictions(preds, ds), f1_conf, settings)
-
-
-def evaluate(
-    weights: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    *,
-    imgsz: int = 640,
-    batch: int = 16,
-    device: str = "cpu",
-    split: str = "val",
-    conf: float = 0.001,
-    iou: float = 0.7,
-    max_det: int = 300,
-    f1_conf: float = 0.25,
-    max_images: int | None = None,
-) -> EvalResult:
-    """Evaluate ``weights`` on ``split`` of the YOLO dataset ``data``.
-
-    A .pt runs through Ultralytics' predictor with ``imgsz``, ``device``, ``conf``, ``iou``, ``max_det``.
-    A .onnx / .engine runs through ``grace_edge.runtime.Detector`` with ``conf`` applied on the host; its input
-    size, IoU threshold, max detections and device come from the artifact itself. ``max_images`` evaluates that
-    many images spread evenly over the split (a quick check); images without a label file count as background.
-    """
-    from grace_edge.errors import InputError
-    from grace_edge.evaluate.groundtruth import read_split
-    from grace_edge.evaluate.predict import check_weights, predict_artifact, predict_pt
-
-    path = check_weights(weights)
-    if batch < 1 or imgsz < 32 or max_det < 1 or not 0 <= conf <= 1 or not 0 <= f1_conf <= 1 or not 0 < iou <= 1:
-        raise InputError(
-            f"evaluate: need batch >= 1, imgsz >= 32, max_det >= 1, 0 <= conf, f1_conf <= 1, 0 < iou <= 1 "
-            f"(got batch={batch}, imgsz={imgsz}, max_det={max_det}, conf={conf}, f1_conf={f1_conf}, iou={iou})"
-        )
-    ds = read_split(data, split, max_images)
-    if path.suffix.lower() == ".pt":
-        preds, info = predict_pt(
-            path, ds, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou, max_det=max_det
-        )
-    else:
-        preds, info = predict_artifact(path, ds, batch=batch, conf=conf)
-    settings = {"weights": str(path), "data": str(data), "split": split, **info}
-    return evaluate_predictions(preds, ds, f1_conf=f1_conf, settings=settings)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "EvalResult":
-        from grace_edge.evaluate.coco import EvalResult
-
-        return EvalResult
-    raise AttributeError(f"module 'grace_edge.evaluate' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"EvalResult": "grace_edge.evaluate.coco"})

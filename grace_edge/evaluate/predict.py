@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from grace_edge.errors import ArtifactError, InputError
+from grace_edge.errors import InputError
 from grace_edge.evaluate.groundtruth import DatasetSplit, ImageLabels
 
 WEIGHT_SUFFIXES = (".pt", ".onnx", ".engine")
@@ -55,26 +55,13 @@ def _check_names(model_names: list[str], split: DatasetSplit, weights: Path) -> 
     return []
 
 
-def _load_yolo(weights: Path):
-    from grace_edge.ultralytics_setup import configure
-
-    configure()
-    from grace_edge.model.build import register_modules
-
-    register_modules()
-    from ultralytics import YOLO
-
-    try:
-        return YOLO(str(weights), task="detect")
-    except Exception as e:  # torch / pickle / Ultralytics raise many types for a foreign or truncated file
-        raise ArtifactError(f"{weights}: not a loadable Ultralytics checkpoint ({type(e).__name__}: {e})") from None
-
-
 def predict_pt(
     weights: Path, split: DatasetSplit, *, imgsz: int, batch: int, device: str, conf: float, iou: float, max_det: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Run Ultralytics' predictor (letterbox, NMS at ``conf``/``iou``/``max_det``) on every image of ``split``."""
-    model = _load_yolo(weights)
+    from grace_edge.model.weights import load_yolo
+
+    model = load_yolo(weights)
     info: dict[str, Any] = {"backend": "ultralytics", "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
                             "warnings": _check_names([model.names[i] for i in sorted(model.names)], split, weights)}
     preds: dict[str, np.ndarray] = {}

@@ -1,16 +1,13 @@
-"""Export: fuse the trained model and write one ONNX graph with in-graph preprocessing and NMS.
+"""Export: torch -> one FP32 ONNX graph, with the Lite-FEN fused and in-graph preprocessing and NMS.
 
-``export_onnx`` is imported lazily so that ``import grace_edge.export`` (and ``grace-edge --help``) stays cheap.
+Precision (FP16 / INT8) is the engine build's job (:mod:`grace_edge.engine`). ``export_onnx`` is imported lazily so
+that ``import grace_edge.export`` (and ``grace-edge --help``) stays cheap.
 """
 
 from __future__ import annotations
 
-__all__ = ["export_onnx", "parse_raw_input"]
+from grace_edge._lazy import lazy_getattr
 
-
-def __getattr__(name: str):
-    if name in __all__:
-        from grace_edge.export import onnx_export
-
-        return getattr(onnx_export, name)
-    raise AttributeError(f"module 'grace_edge.export' has no attribute {name!r}")
+_EXPORTS = {name: "grace_edge.export.onnx_export" for name in ("export_onnx", "parse_raw_input")}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

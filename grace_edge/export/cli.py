@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-UNTRAINED_WARNING = (
-    "WARNING: no --weights given: exporting an UNTRAINED GRACE-s. Its detections are meaningless; "
-    "use it only to measure latency."
-)
+from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -40,9 +36,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     inp = p.add_mutually_exclusive_group()
     inp.add_argument(
         "--raw-input",
-        default="200x200x1",
+        default=NEU_DET_IMAGE_TEXT,
         metavar="HxWxC",
-        help="camera image size and channels the graph takes as uint8 (C=1 gray, C=3 BGR); default 200x200x1 (NEU-DET)",
+        help="camera image size and channels the graph takes as uint8 (C=1 gray, C=3 BGR); default %(default)s (NEU-DET)",
     )
     inp.add_argument(
         "--float-input",
@@ -70,10 +66,9 @@ def run_export(args: argparse.Namespace) -> int:
     if args.weights:
         source = args.weights
     else:
-        print(UNTRAINED_WARNING, file=sys.stderr)
-        from grace_edge.model.build import build_model
+        from grace_edge.model.build import untrained_model
 
-        source = build_model("grace-s")
+        source = untrained_model("grace-s", "--weights", "exporting")
     path = export_onnx(
         source,
         args.out,

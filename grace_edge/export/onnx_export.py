@@ -23,6 +23,7 @@ from grace_edge.artifact import (
     set_onnx_meta,
     sha256_file,
 )
+from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.export.fuse import fuse_for_inference
 from grace_edge.export.postprocess import DEFAULT_NMS_ITERS, DEFAULT_TOPK, TRT_TOPK_MAX, InGraphPostprocess
@@ -32,7 +33,7 @@ from grace_edge.io import atomic_path
 LOGGER = logging.getLogger(__name__)
 DEFAULT_OPSET = 17  # covers every op we emit (TopK-11, Resize-13, GatherElements-13) and TensorRT 10.3 parses it
 MAX_DYNAMIC_BATCH = 32  # batch profile maximum written to the metadata of a --dynamic-batch export
-NEU_DET_RAW_INPUT = (200, 200, 1)
+NEU_DET_RAW_INPUT = NEU_DET_IMAGE_SHAPE
 
 
 class DetectorGraph(nn.Module):
@@ -128,7 +129,7 @@ def export_onnx(
     if isinstance(weights_or_model, nn.Module):
         model = weights_or_model
     else:
-        from grace_edge.train.checkpoint import load_model
+        from grace_edge.model.weights import load_model
 
         model = load_model(weights_or_model)
         source = {"weights": Path(weights_or_model).name, "weights_sha256": sha256_file(weights_or_model)}

@@ -8,11 +8,11 @@ Ultralytics' YOLO11 layout, stays as it is.
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
+from grace_edge.data.classes import NEU_DET_CLASSES
 from grace_edge.errors import InputError
-
-NEU_DET_CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
 MODEL_NAMES = ("grace-s", "grace-n", "yolo11s", "yolo11n")
 P3_LAYER = 16  # YOLO11 head layer that outputs P3/8
 # P3 channels per scale: make_divisible(min(256, max_channels) * width, 8).
@@ -55,6 +55,14 @@ def build_model(name: str = "grace-s", nc: int = len(NEU_DET_CLASSES), names: li
     labels = list(names) if names else list(NEU_DET_CLASSES[:nc]) if nc <= len(NEU_DET_CLASSES) else None
     model.names = {i: n for i, n in enumerate(labels)} if labels else {i: f"class{i}" for i in range(nc)}
     return model
+
+
+def untrained_model(name: str, missing: str, doing: str):
+    """An untrained ``name`` for latency measurement, after a warning on stderr that its detections are meaningless
+    (``missing``: the flags not given; ``doing``: what the command does with it)."""
+    print(f"WARNING: no {missing} given: {doing} an UNTRAINED {name}. Its detections are meaningless; "
+          "use it only to measure latency.", file=sys.stderr)
+    return build_model(name)
 
 
 def lite_fen_modules(model) -> list:

@@ -6,23 +6,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-VARIANT_NAMES = ("baseline", "ds-cbsm", "lite-fen", "grace")  # the order of the paper's Table 2
-MODEL_CHOICES = ("grace-s", "grace-n", "yolo11s", "yolo11n")
+from grace_edge.model.build import MODEL_NAMES
+from grace_edge.train.protocol import GAMMA_MAX, PAPER_PROTOCOL, RAMP_EPOCHS, VARIANTS
+
+VARIANT_NAMES = tuple(VARIANTS)  # the order of the paper's Table 2
+MODEL_CHOICES = MODEL_NAMES
+P = PAPER_PROTOCOL
 TABLE_METRICS = ("map50_95", "map50", "precision", "recall", "f1")
 
 
 def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument("--data", required=True, help="data YAML of a YOLO dataset (from 'grace-edge data neu-det')")
-    p.add_argument("--epochs", type=int, default=200, help="training epochs (paper: 200)")
-    p.add_argument("--imgsz", type=int, default=640, help="square training image size in pixels (paper: 640)")
-    p.add_argument("--batch", type=int, default=16, help="images per batch, over all GPUs (paper: 16)")
-    p.add_argument("--lr0", type=float, default=0.001, help="initial SGD learning rate (paper: 0.001)")
-    p.add_argument("--optimizer", default="SGD", help="Ultralytics optimizer name (paper: SGD)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (paper: 0)")
+    p.add_argument("--epochs", type=int, default=P["epochs"], help="training epochs (paper: %(default)s)")
+    p.add_argument("--imgsz", type=int, default=P["imgsz"], help="square training image size in pixels (paper: %(default)s)")
+    p.add_argument("--batch", type=int, default=P["batch"], help="images per batch, over all GPUs (paper: %(default)s)")
+    p.add_argument("--lr0", type=float, default=P["lr0"], help="initial SGD learning rate (paper: %(default)s)")
+    p.add_argument("--optimizer", default=P["optimizer"], help="Ultralytics optimizer name (paper: %(default)s)")
+    p.add_argument("--seed", type=int, default=P["seed"], help="random seed (paper: %(default)s)")
     p.add_argument("--device", default=None, help="'cpu', a GPU index '0', or several '0,1' for multi-GPU (DDP); default: first GPU if any, else CPU")
     p.add_argument("--workers", type=int, default=8, help="data-loading worker processes per GPU (CPU training uses 0)")
     p.add_argument("--fraction", type=float, default=1.0, help="train on this fraction of the train images (quick trials)")
-    p.add_argument("--ramp-epochs", type=int, default=30, help="epochs over which s_e (0.05->0.20) and gamma (0->0.60) ramp up (paper: 30)")
+    p.add_argument("--ramp-epochs", type=int, default=RAMP_EPOCHS,
+                   help=f"epochs over which s_e (0.05->0.20) and gamma (0->{GAMMA_MAX:.2f}) ramp up (paper: %(default)s)")
     p.add_argument("--patience", type=int, default=100, help="stop early after this many epochs without val improvement")
     p.add_argument("--weights", default=None, help="start from this .pt checkpoint (matching tensors); default: from scratch")
     p.add_argument("--project", default=project, help="parent folder of the run folder")

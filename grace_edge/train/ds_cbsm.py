@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from grace_edge.train.protocol import GAMMA_MAX
+
 import numpy as np
 
 from grace_edge.errors import InputError
@@ -32,7 +34,7 @@ class DSCBSMConfig:
     beta: float = 0.14
     w_min: float = 0.85
     w_max: float = 1.35
-    gamma_max: float = 0.60
+    gamma_max: float = GAMMA_MAX
     refresh_every: int = 20  # mini-batches between weight refreshes
     ema_momentum: float = 0.9  # EMA_new = m * EMA_old + (1 - m) * window mean (per refresh)
     conf_floor: float = 0.01  # positives with sigmoid confidence below this are not counted in conf_c

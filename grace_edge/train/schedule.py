@@ -8,10 +8,9 @@ length for ``s_e``) and then stay constant. Epochs are 0-based: epoch 0 uses the
 from __future__ import annotations
 
 from grace_edge.model.lite_fen import S_E_MAX, S_E_MIN
+from grace_edge.train.protocol import GAMMA_MAX, RAMP_EPOCHS
 
-RAMP_EPOCHS = 30
 S_BASE = 0.20  # Lite-FEN target strength
-GAMMA_MAX = 0.60  # final weight of the dynamic DS-CBSM++ class weights
 
 
 def linear_ramp(epoch: int, start: float, end: float, ramp_epochs: int = RAMP_EPOCHS) -> float:

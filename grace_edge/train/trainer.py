@@ -29,6 +29,7 @@ from grace_edge.io import write_text
 from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
 from grace_edge.train import schedule
 from grace_edge.train.ds_cbsm import DSCBSMConfig
+from grace_edge.train.protocol import PAPER_PROTOCOL, VARIANTS
 from grace_edge.ultralytics_setup import configure
 
 configure()
@@ -39,13 +40,6 @@ from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 
 from grace_edge.train.sampler import DSCBSM  # noqa: E402
 
-# variant -> (DS-CBSM++ sampler, Lite-FEN)
-VARIANTS: dict[str, tuple[bool, bool]] = {
-    "baseline": (False, False),
-    "ds-cbsm": (True, False),
-    "lite-fen": (False, True),
-    "grace": (True, True),
-}
 SCHEDULE_CSV = "grace_schedule.csv"
 
 
@@ -138,7 +132,7 @@ class GraceTrainer(DetectionTrainer):
         if weights is not None:
             model.load(weights)
         if opts.weights:
-            from grace_edge.train.checkpoint import load_weights
+            from grace_edge.model.weights import load_weights
 
             load_weights(model, opts.weights)
         return model
@@ -208,10 +202,6 @@ class GraceTrainer(DetectionTrainer):
         writer.writeheader()
         writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in self._schedule_rows)
         write_text(self.save_dir / SCHEDULE_CSV, text.getvalue())
-
-
-# The paper's training protocol (Chen et al. 2026): Ultralytics defaults for everything else.
-PAPER_PROTOCOL: dict[str, Any] = {"epochs": 200, "batch": 16, "imgsz": 640, "optimizer": "SGD", "lr0": 0.001, "seed": 0}
 
 
 def train(

@@ -1,0 +1,15 @@
+"""Engine build: the deployable artifact for this machine from an FP32 ONNX (``grace-edge build``).
+
+precision ONNX (FP16 :mod:`.precision` / INT8 Q/DQ :mod:`.quantize` calibrated by :mod:`.calibration`) ->
+accuracy gate (:mod:`.gate`) -> a strongly typed TensorRT engine (:mod:`.tensorrt_build`) when TensorRT and a GPU are
+present, else the ONNX Runtime CPU model (:mod:`.onnxruntime_build`); :mod:`.pipeline` runs the steps in order.
+Imports are lazy.
+"""
+
+from __future__ import annotations
+
+from grace_edge._lazy import lazy_getattr
+
+_EXPORTS = {name: "grace_edge.engine.pipeline" for name in ("build", "BuildOptions", "BuildReport")}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -1,0 +1,204 @@
+"""INT8 ONNX with explicit Q/DQ: ranges calibrated on real images with ONNX Runtime's calibrators, then Q/DQ
+inserted by ``quantize_static`` (QDQ format) from those ranges.
+
+What TensorRT needs from the graph (it builds it strongly typed, taking the Q/DQ scales as they are):
+- signed INT8, symmetric, zero point 0, for activations and weights;
+- per-channel (axis 0) convolution weights, per-tensor activations;
+- no quantized bias (TensorRT fuses the float bias itself);
+- Q/DQ on convolution inputs, not outputs (so TensorRT fuses conv + SiLU).
+Left in float: the in-graph preprocessing, the decode + postprocess (see :mod:`grace_edge.engine.precision`) and, by
+default, the last convolution of each head branch (box/class outputs), which costs the most accuracy for a small
+share of the runtime (Ultralytics' ModelOpt export keeps them in float for the same reason).
+
+The calibration cache (the tensor ranges) is stored next to the output, named by a SHA-256 over the FP32 model
+bytes, every calibration image (sorted names + bytes) and the settings, so a change to any of them misses the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from grace_edge.artifact import ArtifactMeta, sha256_file
+from grace_edge.engine.calibration import CalibrationReader, graph_batch
+from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
+from grace_edge.errors import InputError
+
+if TYPE_CHECKING:
+    import onnx
+
+CALIB_METHODS = ("entropy", "percentile", "minmax")
+# Inputs of these ops get Q/DQ. Conv carries the compute; Add/Concat/MaxPool keep tensors INT8 between convolutions
+# so that TensorRT does not reformat to float and back at every residual and concat.
+INT8_OP_TYPES = ("Conv", "Add", "Concat", "MaxPool")
+# TensorRT's Q/DQ placement advice: quantize the inputs of convolutions, not their outputs, so that the conv fuses
+# with its SiLU and the pre-activation value is not rounded to INT8 on top of the post-activation one.
+NO_OUTPUT_QDQ = ("Conv",)
+PERCENTILE = 99.999
+CALIB_STRIDE = 4  # batches per calibration pass: bounds the memory of the collected activations (~2 GB, GRACE-s 640)
+
+
+def _method(name: str) -> Any:
+    """ONNX Runtime's CalibrationMethod for one of CALIB_METHODS."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    return getattr(CalibrationMethod, {"entropy": "Entropy", "percentile": "Percentile", "minmax": "MinMax"}[name])
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    path: Path
+    cache_path: Path
+    cache_hit: bool
+    images: int
+    excluded_nodes: int
+
+
+def settings(method: str, exclude_head_outputs: bool, op_types: Sequence[str] = INT8_OP_TYPES) -> dict[str, object]:
+    """Everything besides model and images that changes the calibration or the quantized graph."""
+    import onnxruntime
+
+    return {
+        "method": method,
+        "percentile": PERCENTILE if method == "percentile" else None,
+        "symmetric": True,
+        "per_channel": True,
+        "quantize_bias": False,
+        "op_types": sorted(op_types),
+        "no_output_qdq": sorted(NO_OUTPUT_QDQ),
+        "exclude_head_outputs": exclude_head_outputs,
+        "onnxruntime": onnxruntime.__version__,
+        "format": 1,
+    }
+
+
+def calibration_key(model: str | Path, images: Sequence[str | Path], config: dict[str, object]) -> str:
+    """SHA-256 over the model bytes, the images (sorted by name; name + bytes) and the settings."""
+    h = hashlib.sha256()
+    h.update(b"model\0" + Path(model).read_bytes())
+    for image in sorted(Path(p) for p in images):
+        h.update(b"\0image\0" + image.name.encode() + b"\0")
+        try:
+            h.update(image.read_bytes())
+        except OSError as e:
+            raise InputError(f"calibration image {image}: cannot be read ({e.strerror})") from None
+    h.update(b"\0settings\0" + json.dumps(config, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def cache_path_for(out: Path, key: str, cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir or out.parent) / f"{out.stem}.calib-{key[:16]}.json"
+
+
+def quantize_int8(
+    src: str | Path,
+    out: str | Path,
+    images: Sequence[str | Path],
+    *,
+    method: str = "entropy",
+    exclude_head_outputs: bool = True,
+    cache_dir: str | Path | None = None,
+) -> QuantizeResult:
+    """Write an INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    if method not in CALIB_METHODS:
+        raise InputError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
+    if not images:
+        raise InputError("INT8 needs calibration images; none were given")
+    src, out = Path(src), Path(out)
+    model, meta = load_fp32(src)
+    regions = find_regions(model)
+    excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
+    config = settings(method, exclude_head_outputs)
+    key = calibration_key(src, images, config)
+    cache = cache_path_for(out, key, cache_dir)
+    cache_hit = cache.is_file()
+
+    if not cache_hit:
+        _calibrate(model, meta, [Path(p) for p in images], method, regions.head_outputs, cache)
+    with tempfile.TemporaryDirectory(prefix="grace-int8-") as tmp:
+        quantized = Path(tmp) / "int8.onnx"
+        quantize_static(
+            model,
+            str(quantized),
+            None,  # the ranges come from the cache written above
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(INT8_OP_TYPES),
+            per_channel=True,
+            reduce_range=False,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=sorted(excluded),
+            calibrate_method=_method(method),
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                           "OpTypesToExcludeOutputQuantization": list(NO_OUTPUT_QDQ)},
+            calibration_cache_path=str(cache),
+        )
+        import onnx
+
+        result = onnx.load(str(quantized))
+    meta.precision = "int8"
+    meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calibration": key, "calib_method": method,
+                   "calib_images": str(len(images))}
+    save_with_meta(result, out, meta)
+    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded))
+
+
+def _calibrate(
+    model: onnx.ModelProto, meta: ArtifactMeta, images: list[Path], method: str, head_outputs: frozenset[str],
+    cache: Path,
+) -> None:
+    """Collect the tensor ranges on the graph cut after the head's last convolutions; save them to ``cache``.
+
+    The decode and postprocess stay float, so they need no ranges; cutting them off also keeps their near-constant
+    tensors (anchors, NMS masks) away from the histogram calibrators, which fail on them.
+    """
+    import onnx
+    from onnx.utils import Extractor
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    input_name = model.graph.input[0].name
+    stops = sorted(o for n in model.graph.node if n.name in head_outputs for o in n.output)
+    reader = CalibrationReader(images, meta, input_name, graph_batch(model))
+    options = {"symmetric": True, "percentile": PERCENTILE}
+    with tempfile.TemporaryDirectory(prefix="grace-calib-") as tmp:
+        body = Path(tmp) / "body.onnx"
+        onnx.save(Extractor(model).extract_model([input_name], stops), str(body))
+        calibrator = create_calibrator(body, list(INT8_OP_TYPES), str(Path(tmp) / "augmented.onnx"),
+                                       calibrate_method=_method(method), extra_options=options)
+        if method == "percentile":
+            calibrator.collector = _zero_anchored_collector(calibrator)
+        for start in range(0, len(reader), CALIB_STRIDE):
+            reader.set_range(start, start + CALIB_STRIDE)
+            calibrator.collect_data(reader)
+        ranges = calibrator.compute_data()
+        del calibrator
+    save_tensors_data(ranges, cache)  # atomic (temp file + os.replace)
+
+
+def _zero_anchored_collector(calibrator: Any) -> Any:
+    """ONNX Runtime's percentile collector, with every tensor's |x| histogram starting at 0.
+
+    It bins |x| over [min |x|, max |x|] in 2048 bins, which numpy refuses for a near-constant tensor (e.g. a
+    Lite-FEN spatial map, or most tensors of an untrained model: "Too many bins for data range"). One extra 0 per
+    collection pass anchors the range at 0; among thousands of values it does not move the 99.999th percentile.
+    """
+    import numpy as np
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    class ZeroAnchored(HistogramCollector):
+        def collect(self, name_to_arr: dict[str, Any]) -> Any:
+            anchored = {}
+            for name, arrays in name_to_arr.items():
+                arrays = arrays if isinstance(arrays, list) else [arrays]
+                flat = [np.asarray(a).ravel() for a in arrays]
+                anchored[name] = np.concatenate([*flat, np.zeros(1, dtype=flat[0].dtype)])
+            return super().collect(anchored)
+
+    c = calibrator
+    return ZeroAnchored(c.method, c.symmetric, c.num_bins, c.num_quantized_bins, c.percentile, c.scenario)

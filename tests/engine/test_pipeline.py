@@ -1,0 +1,117 @@
+"""``grace-edge build`` on this CPU-only machine: the plain CPU fallback, clean errors, the gate, no stray files.
+
+``grace_edge.cli.STAGE_CLI_MODULES`` is narrowed to the build stage so these tests exercise ``main`` (one-line
+errors, exit 2) independently of the other stages' commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import grace_edge.cli
+from grace_edge.artifact import read_onnx_meta
+from grace_edge.engine.pipeline import CPU_FALLBACK
+
+
+@pytest.fixture(autouse=True)
+def build_stage_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grace_edge.cli, "STAGE_CLI_MODULES", ("grace_edge.engine.cli",))
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from grace_edge.export.onnx_export import export_onnx
+    from grace_edge.model.build import build_model
+
+    return export_onnx(build_model("grace-n"), tmp_path_factory.mktemp("cli") / "grace-n.onnx", imgsz=64)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = grace_edge.cli.main(["build", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fake_evaluate(maps: dict[str, float]):
+    """A FAKE evaluator with fixed mAP per file name: tests the build's gate handling, not evaluation."""
+    class Result:
+        def __init__(self, value: float) -> None:
+            self.map50_95, self.images = value, 6
+
+        def to_dict(self) -> dict:
+            return {"map50_95": self.map50_95}
+
+    def evaluate(weights, data, **kwargs):
+        return Result(maps.get(Path(weights).name, maps["*"]))
+
+    return evaluate
+
+
+def test_untrained_fp16_build_falls_back_to_cpu_plainly(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "engines" / "m.onnx"
+    code, stdout, stderr = run(["--fp16", "--model", "grace-n", "--imgsz", "64", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert CPU_FALLBACK in stdout and ("not installed" in stdout or "no CUDA GPU" in stdout)
+    assert "UNTRAINED grace-n" in stderr and "latency" in stderr
+    assert "accuracy gate did not run" in stdout
+    meta = read_onnx_meta(out)
+    assert meta.precision == "fp16" and meta.backend["runtime"] == "onnxruntime-cpu" and meta.imgsz == (64, 64)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.onnx"]  # nothing else left behind
+
+    from grace_edge.runtime import Detector
+
+    with Detector.open(out, conf=0.001) as det:
+        assert det.backend == "onnxruntime"
+        (rows,) = det.detect_arrays(np.full((200, 200), 128, np.uint8))
+        assert rows.ndim == 2 and rows.shape[1] == 6
+
+
+def test_gate_failure_exits_2_and_writes_nothing(fp32_onnx, tmp_path, capsys, monkeypatch) -> None:
+    import grace_edge.evaluate
+
+    monkeypatch.setattr(grace_edge.evaluate, "evaluate", fake_evaluate({fp32_onnx.name: 0.50, "*": 0.47}))
+    data = tmp_path / "data.yaml"
+    data.write_text("val: images\n")
+    out = tmp_path / "out" / "m.onnx"
+    code, stdout, stderr = run(["--fp16", "--onnx", str(fp32_onnx), "--data", str(data), "--out", str(out)], capsys)
+    assert code == 2
+    assert stderr.count("\n") == 1 and "accuracy gate FAILED" in stderr and "3.00 pt" in stderr
+    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
+
+    code, stdout, stderr = run(["--fp16", "--onnx", str(fp32_onnx), "--data", str(data), "--out", str(out),
+                                "--max-map-drop", "3.5"], capsys)
+    assert code == 0 and "accuracy gate passed" in stdout and out.is_file()
+
+
+def test_no_gate_warns(fp32_onnx, tmp_path, capsys) -> None:
+    out = tmp_path / "m.onnx"
+    code, stdout, _ = run(["--fp16", "--onnx", str(fp32_onnx), "--no-gate", "--out", str(out)], capsys)
+    assert code == 0 and "--no-gate" in stdout and "NOT checked" in stdout and out.is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--fp16", "--require-tensorrt"], "--require-tensorrt"),
+        (["--int8"], "--int8 needs --data"),
+        (["--fp16", "--out", "x.engine"], "must end in .onnx"),
+        (["--fp16", "--weights", "missing.pt"], "missing.pt: file not found"),
+        (["--fp16", "--workspace", "0"], "--workspace"),
+    ],
+)
+def test_bad_requests_fail_in_one_line_before_any_work(argv, message, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = run(argv, capsys)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_range_needs_a_dynamic_onnx(fp32_onnx, tmp_path, capsys) -> None:
+    code, _, stderr = run(["--fp32", "--onnx", str(fp32_onnx), "--batch", "1:4:8", "--out", str(tmp_path / "m.onnx")], capsys)
+    assert code == 2 and "fixed batch of 1" in stderr
+    with pytest.raises(SystemExit) as info:
+        grace_edge.cli.main(["build", "--fp32", "--batch", "4:2:8"])
+    assert info.value.code == 2 and "MIN <= OPT <= MAX" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""``grace-edge predict`` and its sources/drawing, on the fake detector graph (see tests/helpers/fake_graph.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from tests.helpers.fake_graph import VALID, fake_rows, make_fake_onnx
+
+from grace_edge.cli import main
+from grace_edge.runtime.draw import draw_detections
+from grace_edge.runtime.sources import iter_frames
+from grace_edge.runtime.types import Detection
+
+
+@pytest.fixture(scope="module")
+def model_200(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fake_onnx(tmp_path_factory.mktemp("m") / "fake200.onnx", hw=(200, 200))
+
+
+def test_folder_with_a_corrupt_file_is_reported_counted_and_the_rest_saved(
+    tmp_path: Path, model_200: Path, neu_det: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("crazing_1.jpg", "scratches_2.jpg"):
+        shutil.copy(neu_det / "IMAGES" / name, src / name)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    cv2.imwrite(str(src / "small.png"), np.zeros((50, 60), np.uint8))  # wrong size for this raw-input model
+    (src / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    code = main(["predict", str(src), "--model", str(model_200), "--out", str(out), "--save-json", "--conf", "0.05"])
+    captured = capsys.readouterr()
+    assert code == 1  # something could not be used
+    assert "broken.jpg: SKIPPED, not a decodable image" in captured.err
+    assert "small.png: SKIPPED" in captured.err and "200x200" in captured.err
+    assert "ignoring 1 non-image file(s)" in captured.err and "notes.txt" in captured.err
+    assert "predict: 2 image(s), 8 detection(s), 2 unreadable" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["crazing_1.jpg", "crazing_1.json", "scratches_2.jpg", "scratches_2.json"]
+    record = json.loads((out / "crazing_1.json").read_text())
+    image = cv2.imread(str(src / "crazing_1.jpg"), cv2.IMREAD_GRAYSCALE)
+    expected = fake_rows(image[:, :, None], 0.05)
+    assert record["width"] == 200 and len(record["detections"]) == VALID == len(expected)
+    assert record["detections"][0]["class_name"] == "crazing"
+    np.testing.assert_allclose([d["x1"] for d in record["detections"]], expected[:, 0], atol=1e-3)
+    assert cv2.imread(str(out / "crazing_1.jpg")).shape == (200, 200, 3)
+
+
+def test_video_source_with_frame_limit_and_no_draw(tmp_path: Path, model_200: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (200, 200))
+    for i in range(4):
+        writer.write(np.full((200, 200, 3), 40 * i, np.uint8))
+    writer.release()
+    assert [f.name for f in iter_frames(str(video))] == [f"line_{i:06d}" for i in range(4)]
+    out = tmp_path / "out"
+    code = main(["predict", str(video), "--model", str(model_200), "--out", str(out), "--no-draw", "--save-json",
+                 "--max-frames", "2"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["line_000000.json", "line_000001.json"]
+    assert "predict: 2 image(s)" in capsys.readouterr().out
+
+
+def test_missing_source_and_model_are_one_line_errors(tmp_path: Path, model_200: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(tmp_path / "nope.jpg"), "--model", str(model_200)]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((200, 200), np.uint8))
+    assert main(["predict", str(tmp_path / "a.png"), "--model", str(tmp_path / "missing.onnx")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_draw_handles_gray_and_boxes_at_the_edge() -> None:
+    gray = np.zeros((100, 120), np.uint8)
+    dets = [Detection(0, 0, 50, 40, 0.9, 0, "crazing"), Detection(60, 50, 119, 99, 0.5, 7, "other")]
+    canvas = draw_detections(gray, dets)
+    assert canvas.shape == (100, 120, 3) and canvas.any() and not gray.any()  # a copy, drawn on

@@ -1,0 +1,30 @@
+"""examples/line_controller.py runs end to end on ONNX Runtime with NEU-DET images as the camera (fake graph)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from tests.helpers.fake_graph import make_fake_onnx
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "line_controller.py"
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("line_controller", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("reject_conf, rejected", [(0.5, 25), (0.95, 0)])
+def test_line_controller_rejects_parts_above_the_threshold(example, tmp_path: Path, neu_det: Path,
+                                                           reject_conf: float, rejected: int) -> None:
+    model = make_fake_onnx(tmp_path / "fake200.onnx", hw=(200, 200))  # top defect score is always 0.9
+    stats = example.run(model, neu_det / "IMAGES", count=25, reject_conf=reject_conf, workers=2, fps=0)
+    assert stats["parts"] == 25 and stats["failed"] == 0 and stats["rejected"] == rejected
+    assert stats["latency_ms_p99"] >= stats["latency_ms_p50"] > 0
