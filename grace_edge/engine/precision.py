@@ -11,6 +11,7 @@ typed network, so these types are exactly what runs on the GPU.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,7 @@ def convert_fp16(src: str | Path, out: str | Path, *, keep_gates_fp32: bool = Fa
         node_block_list=sorted(blocked),
     )
     _drop_fp16_round_trips(half)
+    sort_topologically(half)  # the converter appends its casts at the end; ONNX and TensorRT need producers first
     meta.precision = "fp16"
     meta.source = {**meta.source, "onnx_fp32": sha256_file(src)}
     return save_with_meta(half, out, meta)
@@ -224,3 +226,28 @@ def _remove_dead_nodes(model: onnx.ModelProto) -> None:
             return
         del model.graph.node[:]
         model.graph.node.extend(keep)
+
+
+def sort_topologically(model: onnx.ModelProto) -> None:
+    """Reorder ``model.graph.node`` so that every node comes after the producers of its inputs (stable otherwise)."""
+    nodes = list(model.graph.node)
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output if out}
+    waiting_on = [{producer[t] for t in n.input if t in producer} for n in nodes]
+    readers: dict[int, list[int]] = defaultdict(list)
+    for i, deps in enumerate(waiting_on):
+        for d in deps:
+            readers[d].append(i)
+    ready = [i for i, deps in enumerate(waiting_on) if not deps]
+    heapq.heapify(ready)  # smallest original index first keeps the order of an already sorted graph
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for r in readers[i]:
+            waiting_on[r].discard(i)
+            if not waiting_on[r]:
+                heapq.heappush(ready, r)
+    if len(order) != len(nodes):
+        raise ArtifactError("the ONNX graph has a cycle: it cannot be sorted topologically")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[i] for i in order)

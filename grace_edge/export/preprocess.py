@@ -1,10 +1,11 @@
 """In-graph preprocessing of raw camera pixels, and the mapping of boxes back to those pixels.
 
-The graph takes ``uint8 [B, H, W, C]`` at the camera's size and does what the host would otherwise do: cast,
-scale to [0, 1], NHWC -> NCHW, BGR -> RGB (3 channels, OpenCV order like Ultralytics' predictor) or gray -> 3
-channels, then Ultralytics' letterbox (``auto=False``, centred, pad value 114) with every size and offset fixed at
-export time. Resizing is bilinear with half-pixel centres, the same sampling as ``cv2.INTER_LINEAR``; a square source
-and square network input need no padding.
+The graph takes ``uint8 [B, H, W, C]`` at the camera's size and does what the host would otherwise do: cast (first,
+as TensorRT needs of a UINT8 input), scale to [0, 1], NHWC -> NCHW (a Reshape for one channel), BGR -> RGB
+(3 channels, OpenCV order like Ultralytics' predictor) or gray -> 3 channels, then Ultralytics' letterbox
+(``auto=False``, centred, pad value 114) with every size and offset fixed at export time. Resizing is bilinear with
+half-pixel centres, the same sampling as ``cv2.INTER_LINEAR``; a square source and square network input need no
+padding.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ class RawPreprocess(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         lb = self.letterbox
-        x = images.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+        # Cast first: TensorRT's ONNX parser accepts UINT8 only as a network input that feeds a Cast directly.
+        x = images.to(torch.float32) * (1.0 / 255.0)
+        if self.channels == 1:  # a Reshape, not a Transpose, which made ONNX Runtime re-layout the resize (10x slower)
+            x = x.reshape(-1, 1, *lb.source)  # sizes fixed at export time: no Shape ops in the graph
+        else:
+            x = x.permute(0, 3, 1, 2)
         if lb.resized != lb.source:  # resize before the channel copy: a gray image is resized once, not three times
             x = F.interpolate(x, size=lb.resized, mode="bilinear", align_corners=False)
         x = torch.cat([x, x, x], dim=1) if self.channels == 1 else x[:, [2, 1, 0]]
