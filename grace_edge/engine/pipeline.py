@@ -13,7 +13,7 @@ from typing import Any, Callable
 from grace_edge.artifact import PRECISIONS
 from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
 from grace_edge.engine.calibration import DEFAULT_CALIB_IMAGES
-from grace_edge.errors import BackendUnavailable, InputError
+from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 
 DEFAULT_OUT_DIR = Path("engines")
 CPU_FALLBACK = "no TensorRT/GPU found: built the ONNX Runtime CPU model instead"
@@ -99,6 +99,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
         batch = _resolve_batch(o.batch, meta.batch, fp32)
         out = _output_path(o, backend, meta.model, batch, meta.imgsz[0], gpu)
         candidate = _precision_onnx(o, fp32, work / f"{out.stem}.onnx", out.parent, log)
+        _check_tensorrt_conformance(candidate, backend, log, notes)  # before the gate's minutes and the parser
         gate = _gate(o, fp32, candidate, log, notes)
 
         final = read_onnx_meta(candidate)
@@ -217,6 +218,30 @@ def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, lo
     result = quantize_int8(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir)
     log(f"made the INT8 Q/DQ graph; calibration cache {'reused' if result.cache_hit else 'written'}: {result.cache_path}")
     return result.path
+
+
+def _check_tensorrt_conformance(onnx_path: Path, backend: str, log: Callable[[str], None], notes: list[str]) -> None:
+    """The TensorRT ONNX parser's rules, run before the parser sees the file, on every build.
+
+    Building an engine, a violation is an error (TensorRT would reject the graph, or worse, build something else).
+    For the CPU model it is one warning line: ONNX Runtime runs the file, but it is not one to carry to a GPU box.
+    """
+    from grace_edge.engine.conformance import LINES, check_file, line_for
+    from grace_edge.engine.tensorrt_build import tensorrt_version
+
+    lines = line_for(tensorrt_version()) if backend == "tensorrt" else LINES
+    violations = check_file(onnx_path, lines)
+    rules = f"TensorRT {', '.join(lines)}'s ONNX parser rules"
+    if not violations:
+        log(f"TensorRT conformance: the graph follows {rules}")
+        return
+    summary = f"{len(violations)} violation(s) of {rules}, first: {violations[0]}"
+    if backend != "tensorrt":
+        notes.append(f"WARNING: this CPU model would not build on TensorRT: {summary}")
+        return
+    for v in violations:
+        log(f"TensorRT conformance: {v}")
+    raise ArtifactError(f"{onnx_path.name}: TensorRT would reject this graph: {summary}")
 
 
 def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], None], notes: list[str]) -> Any:

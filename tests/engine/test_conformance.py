@@ -331,3 +331,106 @@ def test_generator_parses_a_matrix(tmp_path: Path) -> None:
     assert not ops["Op0"]["supported"]
     assert gen.git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git hash-object of an empty file
     assert data["source"]["text_blob"] == hashlib.sha1(b"blob %d\0" % len(text) + text.encode()).hexdigest()
+
+
+def test_data_files_ship_with_the_package() -> None:
+    from fnmatch import fnmatch
+
+    from setuptools.config.setupcfg import read_configuration
+
+    patterns = read_configuration(str(REPO / "setup.cfg"))["options"]["package_data"]["grace_edge"]
+    for path in SUPPORT_DIR.glob("*.json"):
+        relative = path.relative_to(REPO / "grace_edge").as_posix()
+        assert any(fnmatch(relative, p) for p in patterns), f"{relative} is not in setup.cfg's package_data"
+
+
+# --- every graph export/build makes passes; build() runs the check before TensorRT's parser ------------------------
+
+EXPORTS = {  # name: (raw_input, dynamic batch)
+    "raw-gray": ((200, 200, 1), False),
+    "raw-gray-dynamic": ((200, 200, 1), True),
+    "float": (None, False),
+    "float-dynamic": (None, True),
+    "raw-bgr": ((150, 220, 3), False),  # the 3-channel path (Cast, then Transpose) and a letterbox with padding
+}
+VARIANTS = [
+    pytest.param(precision, name, marks=[pytest.mark.data] if precision == "int8" else [], id=f"{precision}-{name}")
+    for precision in ("fp32", "fp16", "int8")
+    for name in EXPORTS
+    if (precision, name) != ("int8", "raw-bgr")  # INT8 calibrates on NEU-DET's 200x200 images: build refuses 150x220
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from grace_edge.export.onnx_export import export_onnx
+    from grace_edge.model.build import build_model
+
+    out, model = tmp_path_factory.mktemp("variants"), build_model("grace-n")
+    return {
+        name: export_onnx(model, out / f"{name}.onnx", imgsz=64, raw_input=raw, batch=2 if dynamic else 1,
+                          dynamic_batch=dynamic)
+        for name, (raw, dynamic) in EXPORTS.items()
+    }  # fmt: skip
+
+
+def _force_backend(monkeypatch: pytest.MonkeyPatch, backend: str) -> list[tuple]:
+    """build() as on a machine with (or without) TensorRT; returns the calls that reached TensorRT's builder."""
+    from grace_edge.engine import pipeline, tensorrt_build
+
+    gpu = tensorrt_build.GpuInfo("Orin", "8.7") if backend == "tensorrt" else None
+    monkeypatch.setattr(pipeline, "choose_backend", lambda required: (backend, gpu, "forced by the test"))
+    monkeypatch.setattr(tensorrt_build, "tensorrt_version", lambda: "10.3.0" if backend == "tensorrt" else None)
+    parsed: list[tuple] = []
+    monkeypatch.setattr(tensorrt_build, "build_engine", lambda *args, **kwargs: parsed.append(args))
+    return parsed
+
+
+@pytest.mark.parametrize("precision, name", VARIANTS)
+def test_every_graph_build_makes_passes(precision, name, exported, request, monkeypatch, tmp_path) -> None:
+    from grace_edge.engine.pipeline import BuildOptions, build
+
+    _force_backend(monkeypatch, "onnxruntime")
+    data = request.getfixturevalue("tiny_dataset") if precision == "int8" else None
+    logged: list[str] = []
+    options = BuildOptions(precision=precision, onnx=exported[name], data=data, calib_images=2, gate=False,
+                           out=tmp_path / "m.onnx")  # fmt: skip
+    report = build(options, log=logged.append)
+    violations = check_file(report.path)  # the CPU model is the graph TensorRT would parse
+    assert violations == [], "\n".join(map(str, violations))
+    assert any(line.startswith("TensorRT conformance: the graph follows") for line in logged)
+    assert not [n for n in report.notes if "would not build on TensorRT" in n]
+
+
+def _unsorted(src: Path, dst: Path) -> Path:
+    """``src`` with its first computing node moved to the end: ONNX Runtime still runs it, TensorRT's rules fail."""
+    model = onnx.load(str(src))
+    nodes = list(model.graph.node)
+    nodes.append(nodes.pop(next(i for i, n in enumerate(nodes) if n.op_type != "Constant")))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_engine_build_stops_before_the_parser(exported, monkeypatch, tmp_path) -> None:
+    from grace_edge.engine.pipeline import BuildOptions, build
+
+    parsed = _force_backend(monkeypatch, "tensorrt")
+    bad = _unsorted(exported["raw-gray"], tmp_path / "bad.onnx")
+    logged: list[str] = []
+    with pytest.raises(ArtifactError, match=r"TensorRT would reject this graph: 1 violation.*topological-order"):
+        build(BuildOptions(precision="fp32", onnx=bad, out=tmp_path / "m.engine"), log=logged.append)
+    assert parsed == [] and not (tmp_path / "m.engine").exists()
+    assert [line for line in logged if "topological-order" in line]  # every violation listed, one line each
+
+
+def test_cpu_build_warns_in_one_line(exported, monkeypatch, tmp_path) -> None:
+    from grace_edge.engine.pipeline import BuildOptions, build
+
+    _force_backend(monkeypatch, "onnxruntime")
+    bad = _unsorted(exported["raw-gray"], tmp_path / "bad.onnx")
+    report = build(BuildOptions(precision="fp32", onnx=bad, out=tmp_path / "m.onnx"), log=lambda line: None)
+    (warning,) = [n for n in report.notes if "would not build on TensorRT" in n]
+    assert warning.startswith("WARNING:") and "topological-order" in warning and "\n" not in warning
+    assert report.path.is_file()
