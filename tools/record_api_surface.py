@@ -202,7 +202,9 @@ def describe_class(cls: type, depth: int) -> dict:
         raw = inspect.getattr_static(cls, attr, None)
         if raw is None:
             continue
-        if isinstance(raw, (staticmethod, classmethod)):
+        if attr == "__init__" and type(raw).__name__ == "builtin_function_or_method":
+            members[attr] = {"kind": "no_constructor"}  # Boost.Python no_init: "cannot be instantiated from Python"
+        elif isinstance(raw, (staticmethod, classmethod)):
             members[attr] = describe(attr, raw, depth + 1)
         elif isinstance(raw, type):
             members[attr] = describe_class(raw, depth + 1)
