@@ -13,16 +13,40 @@ from typing import Any, Iterator
 
 from grace_edge.errors import BackendUnavailable, InputError
 
-INSTALL_HINT = "install the TensorRT extra on the GPU machine: pip install 'grace-edge[tensorrt]'"
+INSTALL_HINT = ("install the TensorRT extra that matches the GPU machine's CUDA: pip install "
+                "'grace-edge[tensorrt-cu12]' (CUDA 12, JetPack 6) or 'grace-edge[tensorrt-cu13]' (CUDA 13); "
+                "then run 'grace-edge doctor'")
+DRIVER_HINT = ("check the NVIDIA driver: 'nvidia-smi' must list the GPU, libcuda.so.1 must be loadable, and the driver "
+               "must support the CUDA version TensorRT was built for; 'grace-edge doctor' shows the versions")
+NULLPTR = "factory function returned nullptr"  # pybind11's TypeError when a TensorRT object cannot be created
 
 
 def import_pycuda() -> Any:
-    """``pycuda.driver``, or a clear BackendUnavailable error."""
+    """``pycuda.driver``, or a clear BackendUnavailable error that tells "not installed" from "does not load"."""
     try:
         import pycuda.driver as cuda
-    except ImportError as e:
-        raise BackendUnavailable(f"pycuda is not installed ({e}); {INSTALL_HINT}") from None
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "pycuda":
+            raise BackendUnavailable(f"pycuda is not installed; {INSTALL_HINT}") from None
+        raise BackendUnavailable(f"pycuda is installed but does not load ({e}); {DRIVER_HINT}") from None
+    except ImportError as e:  # e.g. "libcuda.so.1: cannot open shared object file": pycuda is there, the driver not
+        raise BackendUnavailable(f"pycuda is installed but does not load ({e}); {DRIVER_HINT}") from None
     return cuda
+
+
+def create_tensorrt(factory: Any, *args: Any) -> Any:
+    """``factory(*args)`` for ``trt.Builder``/``trt.Runtime``; CUDA failing to initialise -> BackendUnavailable.
+
+    The bindings report that as a bare ``TypeError: pybind11::init(): factory function returned nullptr``.
+    """
+    try:
+        return factory(*args)
+    except TypeError as e:
+        if NULLPTR not in str(e):
+            raise
+        name = getattr(factory, "__name__", "object")
+        raise BackendUnavailable(f"TensorRT could not create its {name} ({e}): CUDA did not initialise; "
+                                 f"{DRIVER_HINT}") from None
 
 
 def parse_device(device: str) -> int:
@@ -66,7 +90,15 @@ class PrimaryContext:
             self.driver.Context.pop()
 
     def release(self) -> None:
-        """Drop our reference on the primary context (call once, after freeing every CUDA object)."""
+        """Drop our reference on the primary context (call once, after freeing every CUDA object), from any thread.
+
+        pycuda's ``detach()`` releases a primary context only while it is current on the calling thread, or on the
+        thread that retained it; from any other thread it silently releases nothing (pycuda src/cpp/cuda.hpp,
+        ``context::detach``), which would leak the context's GPU memory when a detector is closed from another
+        thread. So: push it, then detach while current, which also takes it off pycuda's stack for this thread
+        (CUDA's own stack keeps the handle, which stays valid: a primary context is reset, not destroyed).
+        """
         if self._context is not None:
-            self._context.detach()
-            self._context = None
+            context, self._context = self._context, None
+            context.push()
+            context.detach()

@@ -7,8 +7,11 @@
   CUDA events time each stage. ``execute_async_v2`` (removed in TensorRT 10) is never used.
 - Every CUDA call happens between ``PrimaryContext.active()`` push/pop, so any thread may use any slot.
 - ``cuda_graph=True`` captures the enqueue in a CUDA graph per (slot, batch size), as TensorRT's docs describe:
-  enqueue once after the shape change, then capture a second enqueue. pycuda has no graph API, so this uses
-  ``cuda.bindings.runtime`` (the ``cuda-python`` package) and fails clearly when that is not importable.
+  enqueue once after the shape change, then capture a second enqueue. A graph is only valid for the input shape its
+  execution context had at capture, so each captured batch size gets its own execution context (bound to the slot's
+  buffers), whose shape never changes again; this costs one context's activation memory per batch size used.
+  pycuda has no graph API, so this uses ``cuda.bindings.runtime`` (the ``cuda-python`` package) and fails clearly
+  when that is not importable.
 
 Importing this module needs neither tensorrt nor pycuda; opening an engine without them -> BackendUnavailable.
 """
@@ -21,7 +24,7 @@ import numpy as np
 
 from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
 from grace_edge.errors import ArtifactError, BackendUnavailable, GraceEdgeError, InputError
-from grace_edge.runtime.cuda_context import INSTALL_HINT, PrimaryContext
+from grace_edge.runtime.cuda_context import DRIVER_HINT, INSTALL_HINT, PrimaryContext, create_tensorrt
 
 _NP_INPUT = {"uint8_nhwc": np.uint8, "float32_nchw": np.float32}
 
@@ -29,8 +32,12 @@ _NP_INPUT = {"uint8_nhwc": np.uint8, "float32_nchw": np.float32}
 def import_tensorrt() -> Any:
     try:
         import tensorrt as trt
-    except ImportError as e:
-        raise BackendUnavailable(f"TensorRT is not installed ({e}); {INSTALL_HINT}") from None
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] in ("tensorrt", "tensorrt_bindings"):
+            raise BackendUnavailable(f"TensorRT is not installed; {INSTALL_HINT}") from None
+        raise BackendUnavailable(f"TensorRT is installed but does not load ({e}); {DRIVER_HINT}") from None
+    except ImportError as e:  # e.g. "libnvinfer.so.10: cannot open shared object file"
+        raise BackendUnavailable(f"TensorRT is installed but does not load ({e}); {DRIVER_HINT}") from None
     return trt
 
 
@@ -69,7 +76,7 @@ class TensorRTBackend:
             with self.context.active():
                 trt = self.trt
                 self.logger = trt.Logger(trt.Logger.WARNING)
-                self.runtime = trt.Runtime(self.logger)
+                self.runtime = create_tensorrt(trt.Runtime, self.logger)
                 self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
                 if self.engine is None:
                     built = meta.backend.get("tensorrt", "?")
@@ -121,18 +128,16 @@ class TensorRTBackend:
 
 
 class TensorRTSlot:
-    """One in-flight batch: execution context, stream, events and buffers, all allocated once."""
+    """One in-flight batch: execution context(s), stream, events and buffers, all allocated once."""
 
     def __init__(self, backend: TensorRTBackend) -> None:
         self.backend = backend
         cuda, meta, b = backend.cuda, backend.meta, backend.max_batch
-        self._graphs: dict[int, Any] = {}
+        self._graphs: dict[int, tuple[Any, Any]] = {}  # batch size -> (its own execution context, executable graph)
         self._shape_n = 0
-        self._device: list[Any] = []
+        self.dev: dict[str, Any] = {}
+        self.exec_context = None
         with backend.context.active():
-            self.exec_context = backend.engine.create_execution_context()
-            if self.exec_context is None:
-                raise BackendUnavailable(f"{backend.origin}: TensorRT could not create an execution context (GPU memory?)")
             self.stream = cuda.Stream()
             self.events = [cuda.Event() for _ in range(4)]  # start, after h2d, after compute, after d2h
             self.host = {
@@ -141,46 +146,59 @@ class TensorRTSlot:
                 OUTPUT_COUNT: cuda.pagelocked_empty((b,), np.int32),
             }
             self.dev = {name: cuda.mem_alloc(array.nbytes) for name, array in self.host.items()}
-            for name, allocation in self.dev.items():
-                if not self.exec_context.set_tensor_address(name, int(allocation)):
-                    raise ArtifactError(f"{backend.origin}: TensorRT rejected the address for tensor '{name}'")
+            if backend.cudart is None:  # with CUDA graphs, each captured batch size gets its own context
+                self.exec_context = self._new_exec_context()
+
+    def _new_exec_context(self) -> Any:
+        """An execution context on the shared engine, bound to this slot's buffers."""
+        backend = self.backend
+        exec_context = backend.engine.create_execution_context()
+        if exec_context is None:
+            raise BackendUnavailable(f"{backend.origin}: TensorRT could not create an execution context (GPU memory?)")
+        for name, allocation in self.dev.items():
+            if not exec_context.set_tensor_address(name, int(allocation)):
+                raise ArtifactError(f"{backend.origin}: TensorRT rejected the address for tensor '{name}'")
+        return exec_context
 
     def input_buffer(self, n: int) -> np.ndarray:
         return self.host[INPUT_NAME][:n]
 
-    def _set_batch(self, n: int) -> None:
-        if n != self._shape_n:
-            shape = (n, *self.backend.meta.input_shape)
-            if not self.exec_context.set_input_shape(INPUT_NAME, shape):
-                raise InputError(f"{self.backend.origin}: TensorRT rejected input shape {shape}")
-            self._shape_n = n
+    def _set_shape(self, exec_context: Any, n: int) -> None:
+        shape = (n, *self.backend.meta.input_shape)
+        if not exec_context.set_input_shape(INPUT_NAME, shape):
+            raise InputError(f"{self.backend.origin}: TensorRT rejected input shape {shape}")
 
     def _enqueue(self, n: int) -> None:
         if self.backend.cudart is None:
+            if n != self._shape_n:
+                self._set_shape(self.exec_context, n)
+                self._shape_n = n
             if not self.exec_context.execute_async_v3(self.stream.handle):
                 raise GraceEdgeError(f"{self.backend.origin}: TensorRT execute_async_v3 failed (see its log above)")
             return
-        cudart = self.backend.cudart
-        graph_exec = self._graphs.get(n)
-        if graph_exec is None:
-            graph_exec = self._graphs[n] = self._capture(n)
-        _check(cudart.cudaGraphLaunch(graph_exec, self.stream.handle), "cudaGraphLaunch")
+        entry = self._graphs.get(n)
+        if entry is None:
+            entry = self._graphs[n] = self._capture(n)
+        _check(self.backend.cudart.cudaGraphLaunch(entry[1], self.stream.handle), "cudaGraphLaunch")
 
-    def _capture(self, n: int) -> Any:
+    def _capture(self, n: int) -> tuple[Any, Any]:
+        """A new execution context fixed at batch ``n`` and the CUDA graph of its enqueue."""
         cudart, stream = self.backend.cudart, self.stream
+        exec_context = self._new_exec_context()
+        self._set_shape(exec_context, n)
         # TensorRT: after an input shape change, enqueue once (outside capture) to update its internal state.
-        if not self.exec_context.execute_async_v3(stream.handle):
+        if not exec_context.execute_async_v3(stream.handle):
             raise GraceEdgeError(f"{self.backend.origin}: TensorRT execute_async_v3 failed before graph capture")
         stream.synchronize()
         mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal  # other threads keep running CUDA
         _check(cudart.cudaStreamBeginCapture(stream.handle, mode), "cudaStreamBeginCapture")
-        ok = self.exec_context.execute_async_v3(stream.handle)
+        ok = exec_context.execute_async_v3(stream.handle)
         graph = _check(cudart.cudaStreamEndCapture(stream.handle), "cudaStreamEndCapture")
         if not ok:
             cudart.cudaGraphDestroy(graph)
             raise GraceEdgeError(f"{self.backend.origin}: TensorRT enqueue failed during CUDA-graph capture")
         try:
-            return _check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+            return exec_context, _check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         finally:
             cudart.cudaGraphDestroy(graph)  # the executable graph keeps what it needs
 
@@ -194,7 +212,6 @@ class TensorRTSlot:
             )
         cuda, stream, (e0, e1, e2, e3) = backend.cuda, self.stream, self.events
         with backend.context.active():
-            self._set_batch(n)
             e0.record(stream)
             cuda.memcpy_htod_async(self.dev[INPUT_NAME], self.host[INPUT_NAME][:n], stream)
             e1.record(stream)
@@ -212,10 +229,9 @@ class TensorRTSlot:
         if backend.context is None:
             return
         with backend.context.active():
-            cudart = backend.cudart
-            for graph_exec in self._graphs.values():
-                cudart.cudaGraphExecDestroy(graph_exec)
-            self._graphs.clear()
+            for _, graph_exec in self._graphs.values():
+                backend.cudart.cudaGraphExecDestroy(graph_exec)
+            self._graphs.clear()  # drops their execution contexts too
             for allocation in self.dev.values():
                 allocation.free()
             self.dev.clear()

@@ -32,6 +32,7 @@ class Log:
         self.retained = 0  # primary-context references held (retain +1, effective release -1)
         self.leaked_detach = 0  # detach() calls that released nothing (pycuda: "leaked out-of-thread context")
         self.capturing: list | None = None  # set by the cudart fake while a stream is being captured
+        self.version = ""  # the tensorrt fake's release line ("10.3", "11.4") once one is made
 
     def add(self, name: str) -> None:
         with self.lock:

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tests.fakes.cuda import Log
+from tests.helpers.fake_graph import MAX_DET, ROWS, SHIFT, VALID
 
 VERSIONS = {"10.3": "10.3.0", "11.4": "11.4.0.106"}
 NULLPTR = "pybind11::init(): factory function returned nullptr"
@@ -90,6 +91,7 @@ def make_tensorrt(
     the real bindings raise when CUDA cannot initialise.
     """
     log = log or Log()
+    log.version = version
     build: dict[str, Any] = {"flags_set": [], "flags_cleared": [], "create_network": [], "profiles": [], "pool": [],
                              "timing": []}
     log.build = build  # type: ignore[attr-defined]
@@ -202,7 +204,7 @@ def make_tensorrt(
             build["tf32_at_build"] = config.get_flag(BuilderFlag.TF32)
             return memoryview(b"serialized-engine")
 
-    shapes = {names[0]: (-1, *hw, 1), names[1]: (-1, 8, 6), names[2]: (-1,)}
+    shapes = {names[0]: (-1, *hw, 1), names[1]: (-1, MAX_DET, 6), names[2]: (-1,)}
     dtypes = {names[0]: DataType.UINT8, names[1]: DataType.FLOAT, names[2]: DataType.INT32}
 
     class IExecutionContext:
@@ -240,8 +242,6 @@ def make_tensorrt(
             self._compute(n)
 
         def _compute(self, n: int) -> None:
-            from tests.helpers.fake_graph import ROWS, SHIFT, VALID
-
             pixels = log.memory[self._addresses[names[0]]][: n * hw[0] * hw[1]].reshape(n, -1)
             s = pixels.astype(np.float32).mean(axis=1) / 255
             dets = (ROWS[None] + s[:, None, None] * SHIFT[None]).astype(np.float32)
