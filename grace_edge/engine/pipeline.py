@@ -118,6 +118,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
             if o.dla_core is not None:
                 final.backend["dla_core"] = str(o.dla_core)
             write_bytes(out, pack_engine(final, built.engine))
+            notes.extend(built.notes)
         else:
             from grace_edge.engine.onnxruntime_build import build_cpu_model
 

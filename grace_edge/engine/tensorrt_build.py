@@ -2,6 +2,8 @@
 
 Precision lives in the ONNX graph (FP16 tensors, explicit INT8 Q/DQ), so the network is created STRONGLY_TYPED and
 no precision builder flag is ever set (TensorRT 11 removed BuilderFlag.FP16/INT8 and the INT8 calibrators).
+``BuilderFlag.TF32``, on by default, is cleared: FP32 tensors (the whole FP32 engine, and box decode, NMS and
+preprocessing in every engine) are computed in FP32, not with TF32's 10-bit mantissa.
 ``tensorrt`` is imported inside the functions: this module imports on machines without it.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 from grace_edge.io import write_bytes
+from grace_edge.runtime.cuda_context import create_tensorrt
 
 MIN_TRT_MAJOR = 10  # named-tensor API and strongly typed networks; JetPack 6 ships 10.3
 
@@ -28,7 +31,8 @@ class GpuInfo:
 class EngineBuild:
     engine: bytes
     tensorrt_version: str
-    timing_cache: Path | None
+    timing_cache: Path | None  # the cache file written, None when none was (not asked, or TensorRT gave none)
+    notes: tuple[str, ...] = ()  # what the user should know, e.g. a timing cache that was ignored
 
 
 def tensorrt_version() -> str | None:
@@ -121,7 +125,7 @@ def build_engine(
     _check_version(trt)
     onnx_path = Path(onnx_path)
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
-    builder = trt.Builder(logger)
+    builder = create_tensorrt(trt.Builder, logger)
     # TRT 10: STRONGLY_TYPED makes the ONNX tensor types binding. TRT 11: always strongly typed, flag deprecated.
     strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     network = builder.create_network(0 if strongly_typed is None else 1 << int(strongly_typed))
@@ -133,24 +137,46 @@ def build_engine(
         )
 
     config = builder.create_builder_config()
+    tf32 = getattr(trt.BuilderFlag, "TF32", None)
+    if tf32 is not None:
+        config.clear_flag(tf32)  # FP32 means FP32 (TensorRT enables TF32 by default)
     if workspace_gib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
     _set_batch_profile(builder, network, config, batch, onnx_path)
     if dla_core is not None:
         _use_dla(builder, config, trt, dla_core, precision)
-    cache = None
-    if timing_cache is not None:
-        timing_cache = Path(timing_cache)
-        data = timing_cache.read_bytes() if timing_cache.is_file() else b""
-        cache = config.create_timing_cache(data)
-        config.set_timing_cache(cache, False)  # ignore_mismatch=False: a cache from another GPU/TRT is not trusted
+    notes: list[str] = []
+    cache_used = timing_cache is not None and _use_timing_cache(config, Path(timing_cache), notes)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ArtifactError(f"{onnx_path}: TensorRT {trt.__version__} failed to build an engine; rerun with --verbose")
-    if timing_cache is not None:
-        write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
-    return EngineBuild(bytes(serialized), str(trt.__version__), timing_cache)
+    engine = bytes(serialized)
+    written = _save_timing_cache(config, Path(timing_cache), notes) if cache_used else None
+    return EngineBuild(engine, str(trt.__version__), written, tuple(notes))
+
+
+def _use_timing_cache(config: Any, path: Path, notes: list[str]) -> bool:
+    """Give the builder the cache in ``path`` (empty if there is none yet); False if TensorRT refuses it.
+
+    ignore_mismatch=False: a cache made by another GPU or TensorRT version is refused (its timings do not apply
+    here) and ``set_timing_cache`` returns False. The build then runs without a cache and leaves the file alone.
+    """
+    if config.set_timing_cache(config.create_timing_cache(path.read_bytes() if path.is_file() else b""), False):
+        return True
+    notes.append(f"timing cache {path} was made on another GPU or TensorRT version: ignored and left as it was "
+                 "(the engine was built without it; give --timing-cache a new file to keep one for this GPU)")
+    return False
+
+
+def _save_timing_cache(config: Any, path: Path, notes: list[str]) -> Path | None:
+    """Write the builder's timing cache back; the engine is never lost for a cache TensorRT does not return."""
+    cache = config.get_timing_cache()
+    if cache is None:
+        notes.append(f"TensorRT returned no timing cache after the build: {path} was not updated")
+        return None
+    write_bytes(path, bytes(cache.serialize()))
+    return path
 
 
 def _set_batch_profile(builder: Any, network: Any, config: Any, batch: tuple[int, int, int], path: Path) -> None:

@@ -1,153 +1,35 @@
-"""Our TensorRT builder's calls, checked against a FAKE ``tensorrt`` module injected into sys.modules.
+"""Our TensorRT builder's calls, checked against the FAKE ``tensorrt`` of tests/fakes (10.3 and 11.4, each checked
+against the real bindings' recorded API) injected into sys.modules.
 
-The fake only records what our code asks of it. It proves nothing about the GPU path (see tests/engine/test_tensorrt_build_gpu.py for
-the real build): it checks our logic, e.g. that STRONGLY_TYPED is set, that no FP16/INT8 builder flag is used, that
-a dynamic batch gets one optimisation profile, that the timing cache is read and written back, and that parser
-errors become one clear ArtifactError.
+The fake only records what our code asks of it. It proves nothing about the GPU path (see
+tests/engine/test_tensorrt_build_gpu.py for the real build): it checks our logic, e.g. that STRONGLY_TYPED is set,
+that no FP16/INT8 builder flag is used, that TF32 is cleared, that a dynamic batch gets one optimisation profile, that
+the timing cache is read and written back (and that a refused one does not cost the engine), and that parser errors
+and a CUDA that cannot initialise become one clear error.
 """
 
 from __future__ import annotations
 
 import sys
 import types
-from enum import IntEnum
 from pathlib import Path
 
 import pytest
 
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
+from tests.fakes.tensorrt import FakeParserError, make_tensorrt
 
 
-class _Flag(IntEnum):
-    STRONGLY_TYPED = 1
+@pytest.fixture(params=["10.3", "11.4"])
+def fake_trt(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """install(**options) puts a fake tensorrt of this release line in sys.modules and returns its build record."""
 
-
-class _BuilderFlag(IntEnum):
-    FP16 = 0
-    INT8 = 1
-    GPU_FALLBACK = 2
-
-
-class FakeTensor:
-    def __init__(self, name: str, shape: tuple[int, ...]) -> None:
-        self.name, self.shape = name, shape
-
-
-class FakeParserError:
-    def __init__(self, node: int, desc: str) -> None:
-        self._node, self._desc = node, desc
-
-    def node(self) -> int:
-        return self._node
-
-    def node_name(self) -> str:
-        return f"/model/node{self._node}"
-
-    def node_operator(self) -> str:
-        return "FancyOp"
-
-    def desc(self) -> str:
-        return self._desc
-
-
-def make_fake_trt(input_shape=(-1, 200, 200, 1), errors=(), dla_cores=0, version="10.3.0"):
-    calls: dict[str, list] = {"flags": [], "create_network": [], "profiles": [], "pool": [], "timing": []}
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.NetworkDefinitionCreationFlag = _Flag
-    trt.BuilderFlag = _BuilderFlag
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
-    trt.DeviceType = types.SimpleNamespace(DLA="dla", GPU="gpu")
-
-    class Logger:
-        WARNING, VERBOSE = "warning", "verbose"
-
-        def __init__(self, severity):
-            self.severity = severity
-
-    class Network:
-        num_inputs = 1
-
-        def get_input(self, i):
-            return FakeTensor("images", input_shape)
-
-    class Parser:
-        def __init__(self, network, logger):
-            self.num_errors = len(errors)
-
-        def parse_from_file(self, path):
-            calls["parsed"] = path
-            return not errors
-
-        def get_error(self, i):
-            return errors[i]
-
-    class Profile:
-        def set_shape(self, name, lo, opt, hi):
-            calls["profiles"].append((name, lo, opt, hi))
-
-    class TimingCache:
-        def __init__(self, data):
-            self.data = data
-
-        def serialize(self):
-            return memoryview(self.data + b"+new")
-
-    class Config:
-        default_device_type = "gpu"
-        DLA_core = -1
-
-        def set_flag(self, flag):
-            calls["flags"].append(flag)
-
-        def set_memory_pool_limit(self, pool, size):
-            calls["pool"].append((pool, size))
-
-        def add_optimization_profile(self, profile):
-            calls["profile_added"] = True
-
-        def create_timing_cache(self, data):
-            calls["timing"].append(bytes(data))
-            self._cache = TimingCache(bytes(data))
-            return self._cache
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            calls["timing_ignore_mismatch"] = ignore_mismatch
-
-        def get_timing_cache(self):
-            return self._cache
-
-    class Builder:
-        num_DLA_cores = dla_cores
-
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            calls["create_network"].append(flags)
-            return Network()
-
-        def create_builder_config(self):
-            calls["config"] = Config()
-            return calls["config"]
-
-        def create_optimization_profile(self):
-            return Profile()
-
-        def build_serialized_network(self, network, config):
-            return memoryview(b"serialized-engine")
-
-    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, Parser
-    return trt, calls
-
-
-@pytest.fixture
-def fake_trt(monkeypatch: pytest.MonkeyPatch):
     def install(**kwargs):
-        trt, calls = make_fake_trt(**kwargs)
+        trt, log = make_tensorrt(request.param, **kwargs)
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        return calls
+        return log.build
 
+    install.version = request.param
     return install
 
 
@@ -155,13 +37,32 @@ def test_strongly_typed_and_no_precision_flags(fake_trt, tmp_path: Path) -> None
     from grace_edge.engine.tensorrt_build import build_engine
 
     calls = fake_trt()
+    trt = sys.modules["tensorrt"]
     built = build_engine(tmp_path / "m.onnx", precision="int8", batch=(1, 8, 16), workspace_gib=2)
-    assert built.engine == b"serialized-engine" and built.tensorrt_version == "10.3.0"
-    assert calls["create_network"] == [1 << int(_Flag.STRONGLY_TYPED)]
-    assert _BuilderFlag.FP16 not in calls["flags"] and _BuilderFlag.INT8 not in calls["flags"]
-    assert calls["pool"] == [("workspace", 2 << 30)]
+    assert built.engine == b"serialized-engine" and built.tensorrt_version == trt.__version__
+    assert calls["create_network"] == [1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)]
+    assert calls["flags_set"] == []  # no precision flag: precision is in the graph
+    assert calls["pool"] == [(trt.MemoryPoolType.WORKSPACE, 2 << 30)]
     assert calls["profiles"] == [("images", (1, 200, 200, 1), (8, 200, 200, 1), (16, 200, 200, 1))]
     assert calls["profile_added"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_tf32_is_cleared_so_fp32_is_fp32(fake_trt, tmp_path: Path, precision: str) -> None:
+    from grace_edge.engine.tensorrt_build import build_engine
+
+    calls = fake_trt()
+    build_engine(tmp_path / "m.onnx", precision=precision)
+    assert calls["flags_cleared"] == [sys.modules["tensorrt"].BuilderFlag.TF32]
+    assert calls["tf32_at_build"] is False
+
+
+def test_cuda_that_cannot_initialise_is_backend_unavailable(fake_trt, tmp_path: Path) -> None:
+    from grace_edge.engine.tensorrt_build import build_engine
+
+    fake_trt(cuda_ok=False)
+    with pytest.raises(BackendUnavailable, match="could not create its Builder.*CUDA did not initialise.*nvidia-smi"):
+        build_engine(tmp_path / "m.onnx", precision="fp16")
 
 
 def test_source_has_no_precision_builder_flags() -> None:
@@ -199,11 +100,24 @@ def test_timing_cache_read_and_written_back(fake_trt, tmp_path: Path) -> None:
 
     calls = fake_trt()
     cache = tmp_path / "timing.cache"
-    build_engine(tmp_path / "m.onnx", precision="fp16", timing_cache=cache)
+    built = build_engine(tmp_path / "m.onnx", precision="fp16", timing_cache=cache)
     assert calls["timing"] == [b""] and cache.read_bytes() == b"+new"
-    assert calls["timing_ignore_mismatch"] is False
+    assert calls["timing_ignore_mismatch"] is False and built.timing_cache == cache and built.notes == ()
     build_engine(tmp_path / "m.onnx", precision="fp16", timing_cache=cache)
     assert calls["timing"][-1] == b"+new" and cache.read_bytes() == b"+new+new"
+
+
+def test_a_refused_timing_cache_keeps_the_engine_and_says_so(fake_trt, tmp_path: Path) -> None:
+    """TensorRT refuses a cache from another GPU (set_timing_cache -> False, get_timing_cache() -> None)."""
+    from grace_edge.engine.tensorrt_build import build_engine
+
+    fake_trt(timing_cache_accepted=False)
+    cache = tmp_path / "other-gpu.cache"
+    cache.write_bytes(b"made on an RTX")
+    built = build_engine(tmp_path / "m.onnx", precision="fp16", timing_cache=cache)
+    assert built.engine == b"serialized-engine" and built.timing_cache is None
+    assert len(built.notes) == 1 and "other-gpu.cache" in built.notes[0] and "ignored" in built.notes[0]
+    assert cache.read_bytes() == b"made on an RTX"  # left as it was
 
 
 def test_dla_settings(fake_trt, tmp_path: Path) -> None:
@@ -212,8 +126,9 @@ def test_dla_settings(fake_trt, tmp_path: Path) -> None:
     calls = fake_trt(dla_cores=2)
     build_engine(tmp_path / "m.onnx", precision="int8", dla_core=1)
     config = calls["config"]
-    assert config.default_device_type == "dla" and config.DLA_core == 1
-    assert calls["flags"] == [_BuilderFlag.GPU_FALLBACK]
+    trt = sys.modules["tensorrt"]
+    assert config.default_device_type == trt.DeviceType.DLA and config.DLA_core == 1
+    assert calls["flags_set"] == [trt.BuilderFlag.GPU_FALLBACK]
     with pytest.raises(InputError, match="DLA cores 0-1"):
         build_engine(tmp_path / "m.onnx", precision="int8", dla_core=2)
     with pytest.raises(InputError, match="fp16 or --int8"):
@@ -226,18 +141,20 @@ def test_dla_settings(fake_trt, tmp_path: Path) -> None:
 def test_old_tensorrt_is_refused(fake_trt, tmp_path: Path) -> None:
     from grace_edge.engine.tensorrt_build import build_engine
 
-    fake_trt(version="8.6.1")
+    fake_trt()
+    sys.modules["tensorrt"].__version__ = "8.6.1"  # JetPack 6.0's TensorRT: no named-tensor runtime API
     with pytest.raises(BackendUnavailable, match="8.6.1"):
         build_engine(tmp_path / "m.onnx", precision="fp16")
 
 
-def test_tensorrt_11_without_strongly_typed_flag(fake_trt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_tensorrt_without_the_strongly_typed_flag(fake_trt, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """11.4 still has the flag (deprecated, ignored); a later release may drop it: then flags are 0."""
     from grace_edge.engine.tensorrt_build import build_engine
 
-    calls = fake_trt(version="11.4.1")
+    calls = fake_trt()
     monkeypatch.setattr(sys.modules["tensorrt"], "NetworkDefinitionCreationFlag", types.SimpleNamespace())
     build_engine(tmp_path / "m.onnx", precision="fp16")
-    assert calls["create_network"] == [0]  # always strongly typed in 11.x; the flag may be gone
+    assert calls["create_network"] == [0]
 
 
 def test_build_command_with_fake_tensorrt_names_and_labels_the_engine(fake_trt, monkeypatch, tmp_path, capsys) -> None:
@@ -253,10 +170,11 @@ def test_build_command_with_fake_tensorrt_names_and_labels_the_engine(fake_trt, 
     monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: tensorrt_build.GpuInfo("Orin", "8.7"))
     report = build(BuildOptions(precision="fp16", onnx=fp32, out_dir=tmp_path / "engines", require_tensorrt=True))
     assert report.backend == "tensorrt"
-    assert report.path == tmp_path / "engines" / "grace-n_fp16_b1_64_trt10.3.0_orin.engine"
+    version = ".".join(sys.modules["tensorrt"].__version__.split(".")[:3])  # 11.4.0.106 -> trt11.4.0
+    assert report.path == tmp_path / "engines" / f"grace-n_fp16_b1_64_trt{version}_orin.engine"
     meta, engine = unpack_engine(report.path)
     assert engine == b"serialized-engine" and meta.precision == "fp16" and meta.imgsz == (64, 64)
-    assert meta.backend == {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7"}
+    assert meta.backend == {"tensorrt": sys.modules["tensorrt"].__version__, "gpu": "Orin", "compute_capability": "8.7"}
     assert meta.source["onnx_fp32"] and meta.source["onnx_sha256"]
     assert calls["parsed"].endswith(".onnx") and CPU_FALLBACK not in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == [report.path.name]
