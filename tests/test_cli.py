@@ -9,7 +9,7 @@ import pytest
 
 from grace_edge.cli import build_parser, main
 
-COMMANDS = ("data", "train", "ablate", "val", "export", "build", "predict", "bench")
+COMMANDS = ("data", "train", "ablate", "val", "export", "build", "predict", "bench", "doctor")
 
 
 def test_top_level_help_lists_every_stage(capsys: pytest.CaptureFixture[str]) -> None:

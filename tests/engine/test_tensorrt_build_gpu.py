@@ -34,6 +34,7 @@ def _val_images(data_yaml: Path, n: int = 4) -> list[np.ndarray]:
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_engine_matches_onnxruntime(precision: str, fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     from grace_edge.artifact import pack_engine, read_onnx_meta, unpack_engine
+    from grace_edge.doctor.selftest import compare_detections
     from grace_edge.engine.tensorrt_build import build_engine, gpu_info
     from grace_edge.engine.calibration import calibration_images
     from grace_edge.engine.precision import convert_fp16
@@ -58,11 +59,8 @@ def test_engine_matches_onnxruntime(precision: str, fp32_onnx: Path, tiny_datase
     images = _val_images(tiny_dataset)
     with Detector.open(engine, conf=0.001) as trt_det, Detector.open(graph, conf=0.001) as ort_det:
         assert trt_det.backend == "tensorrt" and ort_det.backend == "onnxruntime"
-        for got, want in zip(trt_det.detect_arrays(images), ort_det.detect_arrays(images)):
-            assert abs(len(got) - len(want)) <= max(2, len(want) // 10)
-            k = min(len(got), len(want), 20)
-            top_got, top_want = np.sort(got[:, 4])[::-1][:k], np.sort(want[:, 4])[::-1][:k]
-            assert np.allclose(top_got, top_want, atol=0.02 if precision == "int8" else 5e-3)
+        # the doctor's comparison: counts within max(2, 10 %), top-20 scores within SCORE_ATOL[precision]
+        assert compare_detections(trt_det.detect_arrays(images), ort_det.detect_arrays(images), precision) == []
 
 
 def test_build_command_names_and_labels_the_engine(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """TensorRT backend on a real GPU: build tiny engines from our ONNX graphs and compare with ONNX Runtime.
 
 Marked ``gpu``: skipped cleanly unless TensorRT, pycuda and a CUDA device are present (tests/conftest.py).
-The engines are built by grace_edge.engine.tensorrt_build (STRONGLY_TYPED network from the ONNX parser, one batch
-profile) and wrapped with grace-edge's header here.
+The engines are built and wrapped with grace-edge's header by grace_edge.doctor.selftest.build_packed_engine, the
+code `grace-edge doctor` runs on a user's GPU box (one copy of the GPU checks for both).
 """
 
 from __future__ import annotations
@@ -14,21 +14,15 @@ import numpy as np
 import pytest
 from tests.helpers.fake_graph import fake_rows, make_fake_onnx
 
-from grace_edge.artifact import pack_engine, read_onnx_meta
+from grace_edge.doctor.selftest import build_packed_engine, open_close_from_threads, run_selftest
 from grace_edge.runtime import Detector
 
 pytestmark = pytest.mark.gpu
 
 
 def build_engine(onnx_path: Path, out: Path) -> Path:
-    """FP32 engine for the ONNX's batch range, by the build stage's builder, wrapped with grace-edge's header."""
-    from grace_edge.engine.tensorrt_build import build_engine as build_serialized
-
-    meta = read_onnx_meta(onnx_path)
-    built = build_serialized(onnx_path, precision="fp32", batch=tuple(meta.batch))
-    meta.backend = {"tensorrt": built.tensorrt_version}
-    out.write_bytes(pack_engine(meta, built.engine))
-    return out
+    """FP32 engine for the ONNX's batch range, wrapped with grace-edge's header."""
+    return build_packed_engine(onnx_path, out, precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +90,15 @@ def test_engine_of_a_real_export_agrees_with_onnxruntime(tmp_path: Path, neu_det
             keep = b[:, 4] > 0.1 + 1e-3  # rows near the host threshold may fall on either side
             # GPU FP32 (TF32 may be on) vs CPU kernels through a random net: 10x the CPU-vs-PyTorch tolerance
             assert len(a) >= keep.sum() and not unmatched(b[keep], a, score_tol=1e-3, box_tol=0.5), name
+
+
+def test_doctor_selftest_passes_on_this_gpu(tmp_path: Path) -> None:
+    """The self-test `grace-edge doctor` runs: every feature of our graphs, built, compared, timed, two threads."""
+    results = run_selftest(tmp_path, log=lambda text: None)
+    assert [r.name for r in results] == ["engine build", "vs ONNX Runtime", "timing", "two threads"]
+    assert all(r.ok for r in results), [f"{r.name}: {r.detail}" for r in results if not r.ok]
+
+
+def test_detectors_open_and_close_from_two_threads(fake_engine) -> None:
+    result = open_close_from_threads(fake_engine[1], [np.zeros((48, 64), np.uint8)] * 2)
+    assert result.ok, result.detail

@@ -1,0 +1,89 @@
+"""``grace-edge doctor`` without a GPU (here, CI) and with faked findings: clear lines, a distinct exit code, never a
+traceback. The GPU self-test itself (grace_edge/doctor/selftest.py) runs only on a GPU: the ``gpu`` tests use it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grace_edge.cli import main
+from grace_edge.doctor import checks
+from grace_edge.doctor.checks import EXIT_FAILED, EXIT_NO_GPU, FAIL, Check
+from grace_edge.doctor.selftest import compare_detections
+from grace_edge.engine import tensorrt_build
+
+
+@pytest.fixture()
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: None)
+
+
+def test_without_a_gpu_it_says_so_and_exits_3(no_gpu, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor"]) == EXIT_NO_GPU
+    out = capsys.readouterr()
+    assert "no NVIDIA GPU found" in out.out and "NOT checked (no NVIDIA GPU found)" in out.out
+    assert "engine build" in out.out and "Traceback" not in out.out + out.err
+    for name in ("driver", "CUDA", "TensorRT", "pycuda", "cuda-python", "ONNX Runtime", "GPU"):
+        assert f" {name} " in out.out
+
+
+def test_the_command_line_runs_here_without_a_traceback() -> None:
+    """The real command on this machine (no GPU in CI): exit 3 and plain lines, or 0/1 on a GPU box."""
+    run = subprocess.run([sys.executable, "-m", "grace_edge", "doctor", "--no-selftest"], capture_output=True,
+                         text=True, timeout=300)
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.returncode in (0, 1, EXIT_NO_GPU) and "grace-edge doctor" in run.stdout
+
+
+def test_gpu_without_tensorrt_is_a_failure_with_a_hint(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: tensorrt_build.GpuInfo("Orin", "8.7"))
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    assert main(["doctor"]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "problem(s):" in out and "TensorRT: not importable" in out and "hint:" in out
+    assert "NOT checked" in out  # the self-test does not run on a broken install
+
+
+def test_a_probe_that_raises_is_one_fail_line(no_gpu, monkeypatch, capsys) -> None:
+    def broken() -> Check:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(checks, "ENVIRONMENT", (checks.python_check, broken))
+    assert main(["doctor"]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "broken: the probe raised RuntimeError: boom" in out and "Traceback" not in out
+
+
+def test_jetson_release_and_power_mode(monkeypatch, tmp_path: Path) -> None:
+    release = tmp_path / "nv_tegra_release"
+    release.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
+    monkeypatch.setattr(checks, "TEGRA_RELEASE", release)
+    monkeypatch.setattr(checks, "_run", lambda cmd, timeout=20: "NV Power Mode: 15W\n1" if cmd[0] == "nvpmodel" else None)
+    jetpack, power = checks.jetson_checks()
+    assert jetpack.detail.startswith("L4T R36.4.3: JetPack 6.1/6.2 (TensorRT 10.3, CUDA 12.6)")
+    assert power.detail.startswith("15W")
+    monkeypatch.setattr(checks, "TEGRA_RELEASE", tmp_path / "absent")
+    assert checks.jetson_checks() == []
+
+
+def test_pycuda_without_libcuda_is_not_reported_as_missing(monkeypatch) -> None:
+    from tests.runtime.test_tensorrt_backend import pycuda_without_driver
+
+    pycuda_without_driver(monkeypatch)
+    check = checks.pycuda_check()
+    assert check.status == FAIL and "libcuda.so.1" in check.detail and "not installed" not in check.detail
+
+
+def test_compare_detections_states_what_differs() -> None:
+    rows = np.array([[0, 0, 10, 10, 0.9, 0], [5, 5, 20, 20, 0.5, 1]], np.float32)
+    assert compare_detections([rows], [rows.copy()], "int8") == []
+    shifted = rows.copy()
+    shifted[0, 4] -= 0.05
+    assert compare_detections([shifted], [rows], "int8") == [
+        "image 0: top-2 scores differ by up to 0.0500 (tolerance 0.02)"]
+    many = np.repeat(rows, 4, axis=0)
+    assert compare_detections([many], [rows], "fp32") == ["image 0: 8 detections, ONNX Runtime 2"]
