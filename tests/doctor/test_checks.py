@@ -15,6 +15,7 @@ from grace_edge.doctor import checks
 from grace_edge.doctor.checks import EXIT_FAILED, EXIT_NO_GPU, FAIL, Check
 from grace_edge.doctor.selftest import compare_detections
 from grace_edge.engine import tensorrt_build
+from tests.fakes.cuda import pycuda_without_driver
 
 
 @pytest.fixture()
@@ -71,8 +72,6 @@ def test_jetson_release_and_power_mode(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_pycuda_without_libcuda_is_not_reported_as_missing(monkeypatch) -> None:
-    from tests.runtime.test_tensorrt_backend import pycuda_without_driver
-
     pycuda_without_driver(monkeypatch)
     check = checks.pycuda_check()
     assert check.status == FAIL and "libcuda.so.1" in check.detail and "not installed" not in check.detail

@@ -11,6 +11,8 @@ and leaves it current); on any other thread it silently releases nothing. These 
 from __future__ import annotations
 
 import enum
+import importlib.abc
+import sys
 import threading
 import types
 from typing import Any
@@ -237,3 +239,19 @@ def make_cudart(log: Log) -> types.ModuleType:
         cudaGraphDestroy=cudaGraphDestroy, cudaGraphExecDestroy=cudaGraphExecDestroy,
     )
     return rt
+
+
+class _NoDriver(importlib.abc.MetaPathFinder):
+    """``import pycuda.driver`` fails the way it does when pycuda is installed but libcuda.so.1 is not."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in ("pycuda", "pycuda.driver"):
+            raise ImportError("libcuda.so.1: cannot open shared object file: No such file or directory")
+        return None
+
+
+def pycuda_without_driver(monkeypatch: Any) -> None:
+    """Make ``import pycuda.driver`` fail as it does with pycuda installed and no libcuda.so.1 (pytest monkeypatch)."""
+    monkeypatch.delitem(sys.modules, "pycuda", raising=False)
+    monkeypatch.delitem(sys.modules, "pycuda.driver", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoDriver(), *sys.meta_path])

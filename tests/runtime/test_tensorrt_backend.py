@@ -11,7 +11,6 @@ The fake engine computes what the fake ONNX graph does (tests/helpers/fake_graph
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +22,7 @@ from grace_edge.artifact import ArtifactMeta, pack_engine
 from grace_edge.errors import ArtifactError, BackendUnavailable
 from grace_edge.runtime import Detector
 from grace_edge.runtime import tensorrt_backend
-from tests.fakes.cuda import Log, make_cudart, make_pycuda
+from tests.fakes.cuda import Log, make_cudart, make_pycuda, pycuda_without_driver
 from tests.fakes.tensorrt import make_tensorrt
 from tests.helpers.fake_graph import MAX_DET, NAMES, fake_rows
 
@@ -38,21 +37,6 @@ def fakes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Lo
     monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(request.param, log, hw=HW)[0])
     return log
-
-
-class _NoDriver(importlib.abc.MetaPathFinder):
-    """``import pycuda.driver`` fails the way it does when pycuda is installed but libcuda.so.1 is not."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name in ("pycuda", "pycuda.driver"):
-            raise ImportError("libcuda.so.1: cannot open shared object file: No such file or directory")
-        return None
-
-
-def pycuda_without_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "pycuda", raising=False)
-    monkeypatch.delitem(sys.modules, "pycuda.driver", raising=False)
-    monkeypatch.setattr(sys, "meta_path", [_NoDriver(), *sys.meta_path])
 
 
 def write_engine(path: Path, blob: bytes = b"fake serialized engine") -> Path:
