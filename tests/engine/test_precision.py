@@ -88,6 +88,11 @@ def test_fp16_io_and_metadata(fp32_onnx: Path, fp16_onnx: Path) -> None:
     assert read_onnx_meta(fp32_onnx).precision == "fp32"
 
 
+def test_fp16_graph_passes_the_onnx_checker(fp16_onnx: Path) -> None:
+    """The converter appends its casts at the end; unsorted, onnx.checker (and polygraphy lint) rejected the file."""
+    onnx.checker.check_model(onnx.load(str(fp16_onnx)), full_check=True)
+
+
 def test_fp16_runs_close_to_fp32(fp32_onnx: Path, fp16_onnx: Path) -> None:
     import onnxruntime as ort
 

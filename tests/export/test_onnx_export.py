@@ -146,6 +146,16 @@ def test_ops_are_standard_and_allowed(raw_onnx, float_onnx):
         assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
 
 
+def test_raw_input_is_cast_first_and_gray_needs_no_transpose(raw_onnx):
+    """TensorRT lets a UINT8 input feed only a Cast; for one channel NHWC -> NCHW is a Reshape (ORT runs the resize
+    after a Transpose in a slower layout)."""
+    model = onnx.load(str(raw_onnx))
+    readers = [n for n in model.graph.node if "images" in n.input]
+    assert [(n.op_type, n.attribute[0].i) for n in readers] == [("Cast", onnx.TensorProto.FLOAT)]
+    preprocess = [n.op_type for n in model.graph.node if n.name.startswith("/preprocess/")]
+    assert "Reshape" in preprocess and "Transpose" not in preprocess
+
+
 def test_every_shape_is_static(raw_onnx):
     model = onnx.shape_inference.infer_shapes(onnx.load(str(raw_onnx)), strict_mode=True)
     values = [*model.graph.input, *model.graph.output, *model.graph.value_info]
