@@ -103,6 +103,22 @@ def feature_graph(work: Path, log: Callable[[str], None] = print) -> Path:
     return quantize_int8(fp32, work / "selftest_int8.onnx", images, cache_dir=work).path
 
 
+FEATURE_OPS = ("Cast", "Resize", "Conv", "TopK", "QuantizeLinear", "DequantizeLinear")  # and a uint8 input
+
+
+def conformance_check(graph: Path) -> SelfTestResult:
+    """The TensorRT ONNX parser's rules for the installed TensorRT's line (grace_edge.engine.conformance)."""
+    from grace_edge.engine.conformance import check_file, line_for
+    from grace_edge.engine.tensorrt_build import tensorrt_version
+
+    lines = line_for(tensorrt_version())
+    violations = check_file(graph, lines)
+    detail = (f"{len(violations)} violation(s) of TensorRT {', '.join(lines)}'s parser rules, first: {violations[0]}"
+              if violations else f"the graph follows TensorRT {', '.join(lines)}'s ONNX parser rules")
+    return SelfTestResult("conformance", not violations, detail,
+                          "grace-edge's export made a graph TensorRT rejects: report it with this output")
+
+
 def run_selftest(work: Path, log: Callable[[str], None] = print, device: str = "auto") -> list[SelfTestResult]:
     """Build, compare, time, and open/close from two threads; one result per step (stops after a failed build)."""
     from grace_edge.errors import GraceEdgeError
@@ -111,22 +127,31 @@ def run_selftest(work: Path, log: Callable[[str], None] = print, device: str = "
     results = []
     try:
         graph = feature_graph(work, log)
+        conformance = conformance_check(graph)
+        results.append(conformance)
+        if not conformance.ok:
+            return results
         log("building the TensorRT engine (strongly typed, INT8 Q/DQ)")
         t0 = time.perf_counter()
         engine = build_packed_engine(graph, work / "selftest.engine", precision="int8")
         results.append(SelfTestResult("engine build", True, f"{time.perf_counter() - t0:.1f} s, {engine.stat().st_size:,} bytes"))
-    except GraceEdgeError as e:
-        return [SelfTestResult("engine build", False, str(e), "see the line above; 'grace-edge build --verbose' shows "
-                                                              "TensorRT's log")]
+    except Exception as e:  # GraceEdgeError carries its own sentence; anything else is named by its type
+        text = str(e) if isinstance(e, GraceEdgeError) else f"{type(e).__name__}: {e}"
+        return results + [SelfTestResult("engine build", False, text,
+                                         "'grace-edge build --verbose' shows TensorRT's own log")]
     frames = synthetic_frames(6, seed=2)
-    with Detector.open(engine, conf=0.001, device=device) as trt_det, Detector.open(graph, conf=0.001) as ort_det:
-        problems = compare_detections(trt_det.detect_arrays(frames), ort_det.detect_arrays(frames), "int8")
-        results.append(SelfTestResult(
-            "vs ONNX Runtime", not problems,
-            "; ".join(problems) or f"{len(frames)} frames agree (counts within max(2, 10%), top-{TOP_K_COMPARED} "
-                                   f"scores within {SCORE_ATOL['int8']})",
-            "the engine computes something else than its ONNX: report it with this output"))
-        results.append(time_detector(trt_det, frames[0]))
+    try:
+        with Detector.open(engine, conf=0.001, device=device) as trt_det, Detector.open(graph, conf=0.001) as ort_det:
+            problems = compare_detections(trt_det.detect_arrays(frames), ort_det.detect_arrays(frames), "int8")
+            results.append(SelfTestResult(
+                "vs ONNX Runtime", not problems,
+                "; ".join(problems) or f"{len(frames)} frames agree (counts within max(2, 10%), "
+                                       f"top-{TOP_K_COMPARED} scores within {SCORE_ATOL['int8']})",
+                "the engine computes something else than its ONNX: report it with this output"))
+            results.append(time_detector(trt_det, frames[0]))
+    except Exception as e:  # a driver/runtime error here is the finding, reported as one line
+        results.append(SelfTestResult("run engine", False, f"{type(e).__name__}: {e}",
+                                      "the engine built but does not run: check the driver and 'nvidia-smi'"))
     results.append(open_close_from_threads(engine, frames[:2], device))
     return results
 

@@ -86,3 +86,46 @@ def test_compare_detections_states_what_differs() -> None:
         "image 0: top-2 scores differ by up to 0.0500 (tolerance 0.02)"]
     many = np.repeat(rows, 4, axis=0)
     assert compare_detections([many], [rows], "fp32") == ["image 0: 8 detections, ONNX Runtime 2"]
+
+
+def test_selftest_on_fakes_builds_a_conforming_feature_graph_and_reports_failures_as_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-test's CPU half is real (export, INT8 Q/DQ, conformance); TensorRT and pycuda are the fakes, whose
+    engine is not this graph (8 rows, not 100), so running it must fail as lines, not tracebacks."""
+    import onnx
+
+    from grace_edge.doctor.selftest import FEATURE_OPS, run_selftest
+    from tests.fakes.cuda import Log, make_pycuda
+    from tests.fakes.tensorrt import make_tensorrt
+
+    log = Log()
+    pkg, drv = make_pycuda(log)
+    monkeypatch.setitem(sys.modules, "pycuda", pkg)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
+    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt("10.3", log, input_shape=(-1, 48, 64, 1))[0])
+    monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: tensorrt_build.GpuInfo("Fake GPU", "8.7"))
+    results = run_selftest(tmp_path, log=lambda text: None)
+    assert [(r.name, r.ok) for r in results] == [("conformance", True), ("engine build", True),
+                                                 ("run engine", False), ("two threads", False)]
+    assert "detections" in results[2].detail and results[2].hint and results[3].hint
+    assert log.retained == 0  # every failed open released its context
+
+    model = onnx.load(str(tmp_path / "selftest_int8.onnx"))
+    ops = {node.op_type for node in model.graph.node}
+    assert set(FEATURE_OPS) <= ops, sorted(set(FEATURE_OPS) - ops)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert [o.name for o in model.graph.output] == ["detections", "num_detections"]  # in-graph top-K + Cluster-NMS
+
+
+def test_selftest_failures_make_exit_1_with_one_line_each(monkeypatch, capsys) -> None:
+    from grace_edge.doctor import selftest
+    from grace_edge.doctor.selftest import SelfTestResult
+
+    monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: tensorrt_build.GpuInfo("Orin", "8.7"))
+    monkeypatch.setattr(checks, "ENVIRONMENT", (checks.python_check, checks.gpu_check))
+    monkeypatch.setattr(selftest, "run_selftest", lambda work, log, device: [
+        SelfTestResult("engine build", True, "12.0 s"),
+        SelfTestResult("vs ONNX Runtime", False, "image 0: 9 detections, ONNX Runtime 3", "report it")])
+    assert main(["doctor"]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "1 problem(s):" in out and "vs ONNX Runtime: image 0: 9 detections, ONNX Runtime 3 -- hint: report it" in out

@@ -95,7 +95,7 @@ def test_engine_of_a_real_export_agrees_with_onnxruntime(tmp_path: Path, neu_det
 def test_doctor_selftest_passes_on_this_gpu(tmp_path: Path) -> None:
     """The self-test `grace-edge doctor` runs: every feature of our graphs, built, compared, timed, two threads."""
     results = run_selftest(tmp_path, log=lambda text: None)
-    assert [r.name for r in results] == ["engine build", "vs ONNX Runtime", "timing", "two threads"]
+    assert [r.name for r in results] == ["conformance", "engine build", "vs ONNX Runtime", "timing", "two threads"]
     assert all(r.ok for r in results), [f"{r.name}: {r.detail}" for r in results if not r.ok]
 
 
