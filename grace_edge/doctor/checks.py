@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import platform
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,10 +19,12 @@ EXIT_OK = 0  # every check passed, the GPU self-test included
 EXIT_FAILED = 1  # at least one check failed: one line each, with a hint
 EXIT_NO_GPU = 3  # no NVIDIA GPU found: only the CPU-side checks ran, nothing failed
 
-TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 # L4T release line -> JetPack (NVIDIA's JetPack archive): the TensorRT/CUDA that a JetPack ships.
-JETPACK_OF_L4T = {"36.4": "6.1/6.2 (TensorRT 10.3, CUDA 12.6)", "36.3": "6.0 (TensorRT 8.6, CUDA 12.2)",
-                  "35.": "5.x (TensorRT 8.5, CUDA 11.4: too old for grace-edge's engines)"}
+JETPACK_OF_L4T = {
+    "36.4": "6.1/6.2 (TensorRT 10.3, CUDA 12.6)",
+    "36.": "6.0 (TensorRT 8.6, CUDA 12.2: too old for grace-edge's engines; upgrade to JetPack 6.1 or later)",
+    "35.": "5.x (TensorRT 8.5, CUDA 11.4: too old for grace-edge's engines; upgrade to JetPack 6.1 or later)",
+}
 
 
 @dataclass(frozen=True)
@@ -39,24 +39,17 @@ class Check:
         return text + (f"\n  {'':<22}hint: {self.hint}" if self.hint and self.status == FAIL else "")
 
 
-def _run(cmd: list[str], timeout: float = 20) -> str | None:
-    """stdout of ``cmd``, or None when the tool is absent or fails."""
-    if shutil.which(cmd[0]) is None:
-        return None
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def python_check() -> Check:
     return Check("python", INFO, f"{platform.python_version()} on {platform.system()} {platform.machine()}")
 
 
 def driver_check() -> Check:
-    out = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
-    if out:
-        return Check("driver", OK, f"NVIDIA {out.splitlines()[0].strip()}")
+    """The NVIDIA driver: nvidia-smi's answer (grace_edge.bench.sysinfo probes it), else the kernel module's."""
+    from grace_edge.bench.sysinfo import gpu_info
+
+    smi = gpu_info().get("nvidia_smi")
+    if smi:
+        return Check("driver", OK, f"NVIDIA {smi[0].split(',')[1].strip()}")
     proc = Path("/proc/driver/nvidia/version")
     if proc.is_file():
         match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)", proc.read_text(errors="replace"))
@@ -92,7 +85,13 @@ def tensorrt_check() -> Check:
     except OSError as e:  # the bindings are there, libnvinfer is not
         return Check("TensorRT", FAIL, f"installed but its libraries do not load ({e})",
                      "install the matching tensorrt-cuXX-libs, or on a Jetson use JetPack's TensorRT (see README)")
-    return Check("TensorRT", OK, str(trt.__version__))
+    from grace_edge.engine.tensorrt_build import MIN_TRT_MAJOR
+
+    version = str(trt.__version__)
+    if int(version.split(".")[0]) < MIN_TRT_MAJOR:
+        return Check("TensorRT", FAIL, f"{version} is too old: grace-edge needs TensorRT >= {MIN_TRT_MAJOR}",
+                     "JetPack 6.1+ on a Jetson (TensorRT 10.3); elsewhere pip install 'grace-edge[tensorrt-cu12]'")
+    return Check("TensorRT", OK, version)
 
 
 def pycuda_check() -> Check:
@@ -138,21 +137,19 @@ def gpu_check() -> Check:
 
 
 def jetson_checks() -> list[Check]:
-    """JetPack (from /etc/nv_tegra_release) and power mode (nvpmodel -q): only on a Jetson."""
-    if not TEGRA_RELEASE.is_file():
+    """JetPack (from /etc/nv_tegra_release) and power mode (nvpmodel -q), read by grace_edge.bench.sysinfo; Jetson only."""
+    from grace_edge.bench import sysinfo
+
+    info = sysinfo.jetson_info()
+    if not info.get("l4t_release"):
         return []
-    text = TEGRA_RELEASE.read_text(errors="replace")
-    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", info["l4t_release"])
     l4t = f"{match.group(1)}.{match.group(2)}" if match else "?"
     jetpack = next((jp for prefix, jp in JETPACK_OF_L4T.items() if l4t.startswith(prefix)), "unknown JetPack")
-    checks = [Check("JetPack", INFO, f"L4T R{l4t}: JetPack {jetpack}")]
-    out = _run(["nvpmodel", "-q"])
-    if out:
-        mode = re.search(r"NV Power Mode:\s*(.+)", out)
-        checks.append(Check("power mode", INFO, (mode.group(1).strip() if mode else out.splitlines()[0])
-                            + " (timings depend on it; 'sudo nvpmodel -m 0' and 'sudo jetson_clocks' for MAXN)"))
-    else:
-        checks.append(Check("power mode", INFO, "nvpmodel not found or not readable"))
+    checks = [Check("JetPack", INFO, f"L4T R{l4t}: JetPack {jetpack}" + (f" on {info['model']}" if info.get("model") else ""))]
+    mode = re.search(r"NV Power Mode:\s*(.+)", info.get("nvpmodel") or "")
+    checks.append(Check("power mode", INFO, (mode.group(1).strip() if mode else "nvpmodel not found or not readable")
+                        + " (timings depend on it: 'sudo nvpmodel -m 0' and 'sudo jetson_clocks' give the maximum)"))
     return checks
 
 

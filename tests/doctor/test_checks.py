@@ -59,16 +59,35 @@ def test_a_probe_that_raises_is_one_fail_line(no_gpu, monkeypatch, capsys) -> No
     assert "broken: the probe raised RuntimeError: boom" in out and "Traceback" not in out
 
 
-def test_jetson_release_and_power_mode(monkeypatch, tmp_path: Path) -> None:
-    release = tmp_path / "nv_tegra_release"
-    release.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
-    monkeypatch.setattr(checks, "TEGRA_RELEASE", release)
-    monkeypatch.setattr(checks, "_run", lambda cmd, timeout=20: "NV Power Mode: 15W\n1" if cmd[0] == "nvpmodel" else None)
+def test_jetson_release_and_power_mode(monkeypatch) -> None:
+    from grace_edge.bench import sysinfo
+
+    monkeypatch.setattr(sysinfo, "jetson_info", lambda: {
+        "l4t_release": "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64",
+        "model": "NVIDIA Jetson AGX Orin Developer Kit", "nvpmodel": "NV Power Mode: 15W\n1"})
     jetpack, power = checks.jetson_checks()
-    assert jetpack.detail.startswith("L4T R36.4.3: JetPack 6.1/6.2 (TensorRT 10.3, CUDA 12.6)")
+    assert jetpack.detail == ("L4T R36.4.3: JetPack 6.1/6.2 (TensorRT 10.3, CUDA 12.6) on NVIDIA Jetson AGX Orin "
+                              "Developer Kit")
     assert power.detail.startswith("15W")
-    monkeypatch.setattr(checks, "TEGRA_RELEASE", tmp_path / "absent")
+    monkeypatch.setattr(sysinfo, "jetson_info", lambda: {"l4t_release": "# R36 (release), REVISION: 3.0"})
+    assert "too old" in checks.jetson_checks()[0].detail  # JetPack 6.0 shipped TensorRT 8.6
+    monkeypatch.setattr(sysinfo, "jetson_info", lambda: {})
     assert checks.jetson_checks() == []
+
+
+def test_tensorrt_older_than_10_fails(monkeypatch) -> None:
+    import types
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="8.6.2"))
+    check = checks.tensorrt_check()
+    assert check.status == FAIL and "8.6.2 is too old" in check.detail and "JetPack 6.1" in check.hint
+
+
+def test_driver_version_from_nvidia_smi(monkeypatch) -> None:
+    from grace_edge.bench import sysinfo
+
+    monkeypatch.setattr(sysinfo, "gpu_info", lambda: {"nvidia_smi": ["NVIDIA RTX A2000, 550.54.15, 210 MHz, 405 MHz, 70.00 W"]})
+    assert checks.driver_check().detail == "NVIDIA 550.54.15"
 
 
 def test_pycuda_without_libcuda_is_not_reported_as_missing(monkeypatch) -> None:
