@@ -17,7 +17,7 @@ Results: ``benchmarks/results/nms_parity.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import fmt, publish  # benchmarks/_results.py
 
 import argparse
 import platform
@@ -52,7 +52,7 @@ def head_outputs(weights: str, data: str, imgsz: int | None, max_images: int | N
     import torch
 
     from grace_edge.evaluate.groundtruth import read_split
-    from grace_edge.evaluate.predict import read_image
+    from grace_edge.data.images import read_image
     from grace_edge.export.onnx_export import prepare_model
     from grace_edge.export.preprocess import letterbox_reference
     from grace_edge.model.weights import load_model
@@ -181,10 +181,6 @@ def main() -> None:
     write(report, a.tag)
 
 
-def fmt(v: float | None, scale: float = 100.0) -> str:
-    return "-" if v is None else f"{v * scale:.2f}"
-
-
 def write(report: dict[str, Any], tag: str) -> None:
 
     s, rc = report["settings"], report["rounds_to_converge"]
@@ -202,9 +198,7 @@ def write(report: dict[str, Any], tag: str) -> None:
                      f"| {r['same_as_greedy'] * 100:.1f}% | {r['ms_per_image']:.2f} |")
     lines += ["", f"Cluster-NMS rounds to reach greedy's fixed point (candidates above conf, largest K): "
               f"p50 {rc['p50']:g}, p99 {rc['p99']:g}, max {rc['max']}; histogram {rc['histogram']}"]
-    md = "\n".join(lines) + "\n"
-    save_results(tag, report, md)
-    print(md)
+    publish(tag, report, lines)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Results: ``benchmarks/results/precision_accuracy.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import fmt, publish  # benchmarks/_results.py
 
 import argparse
 import platform
@@ -104,10 +104,6 @@ def report(a: argparse.Namespace, imgsz: int, images: list[Path], rows: list[dic
     }
 
 
-def fmt(v: float | None, scale: float = 100.0) -> str:
-    return "-" if v is None else f"{v * scale:.2f}"
-
-
 def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
 
     s = report["settings"]
@@ -125,10 +121,7 @@ def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
             f"| {r['variant']} | {fmt(r['map50_95'])} | {fmt(r['map50'])} | {drop} | {fmt(r['precision'])} | "
             f"{fmt(r['recall'])} | {r['make_seconds']} | {r['eval_seconds']} | {r['onnx_bytes'] / 1e6:.1f} |"
         )
-    md = "\n".join(lines) + "\n"
-    save_results(tag, report, md)
-    if not quiet:
-        print(md)
+    publish(tag, report, lines, quiet)
 
 
 if __name__ == "__main__":

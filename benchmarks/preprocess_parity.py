@@ -15,7 +15,7 @@ between the two network inputs (in gray levels). Results: ``benchmarks/results/p
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import fmt, publish  # benchmarks/_results.py
 
 import argparse
 import platform
@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +36,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--weights", required=True, help="trained checkpoint (.pt)")
     p.add_argument("--data", required=True, help="data YAML; its val split is evaluated")
     p.add_argument("--imgsz", type=int, help="network input size (default: the checkpoint's training imgsz, else 640)")
-    p.add_argument("--raw-input", default="200x200x1", help="camera image size and channels (default 200x200x1)")
+    p.add_argument("--raw-input", default=NEU_DET_IMAGE_TEXT, help="camera image size and channels (default %(default)s)")
     p.add_argument("--max-images", type=int, help="evaluate this many val images spread over the split (default all)")
     p.add_argument("--conf", type=float, default=0.001, help="score floor (default 0.001)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
@@ -48,7 +50,7 @@ def read_camera_image(path: Path, channels: int) -> np.ndarray:
     import cv2
 
     from grace_edge.errors import InputError
-    from grace_edge.evaluate.predict import read_image
+    from grace_edge.data.images import read_image
 
     bgr = read_image(path)
     if channels == 3:
@@ -128,10 +130,6 @@ def main() -> None:
     write(report, a.tag)
 
 
-def fmt(v: float | None, scale: float = 100.0) -> str:
-    return "-" if v is None else f"{v * scale:.2f}"
-
-
 def write(report: dict[str, Any], tag: str) -> None:
 
     s = report["settings"]
@@ -149,9 +147,7 @@ def write(report: dict[str, Any], tag: str) -> None:
         ms = "-" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
         lines.append(f"| {r['variant']} | {fmt(r['map50_95'])} | {fmt(r['map50'])} | "
                      f"{r['delta_vs_letterbox_pts']:+.3f} | {ms} |")
-    md = "\n".join(lines) + "\n"
-    save_results(tag, report, md)
-    print(md)
+    publish(tag, report, lines)
 
 
 if __name__ == "__main__":

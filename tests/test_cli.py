@@ -52,7 +52,7 @@ def test_user_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[st
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
     missing = tmp_path / "nope.onnx"
-    code = main(["predict", str(image), "--model", str(missing)])
+    code = main(["predict", str(missing), str(image)])
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err and str(missing) in err and err.count("\n") == 1

@@ -77,7 +77,7 @@ def test_train_val_export_make_no_network_attempt(tiny_dataset: Path, tmp_path: 
         ["train", "--data", str(tiny_dataset), "--model", "grace-n", "--variant", "grace", "--epochs", "1",
          "--imgsz", "64", "--batch", "4", "--workers", "0", "--device", "cpu", "--project", str(runs),
          "--name", "offline"],
-        ["val", "--weights", str(weights), "--data", str(tiny_dataset), "--imgsz", "64", "--batch", "4",
+        ["val", str(weights), "--data", str(tiny_dataset), "--imgsz", "64", "--batch", "4",
          "--device", "cpu"],
         ["export", "--weights", str(weights), "--imgsz", "64", "--out", str(tmp_path / "model.onnx")],
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from grace_edge.bench.run import DEFAULT_BATCHES
+from grace_edge.bench.run import BenchOptions as D  # the defaults live on the options the CLI fills
+from grace_edge.cli_options import add_device
 
 
 def add_commands(subparsers: Any) -> None:
@@ -21,7 +22,7 @@ def add_commands(subparsers: Any) -> None:
             "interleaved with ours on the same images, and the speed ratio is printed."
         ),
     )
-    p.add_argument("artifact", nargs="?", default=None,
+    p.add_argument("artifact", nargs="?", default=None, metavar="ARTIFACT",
                    help="the model to time: an .engine or an .onnx from 'grace-edge export'/'build' "
                         "(default: the newest file in engines/)")
     src = p.add_mutually_exclusive_group()
@@ -30,26 +31,26 @@ def add_commands(subparsers: Any) -> None:
     src.add_argument("--data", metavar="YAML", help="use the val images of this Ultralytics data YAML")
     src.add_argument("--synthetic", action="store_true",
                      help="time random pixels instead of real images (marked as such in the report)")
-    p.add_argument("--num-images", type=int, default=100, metavar="N",
+    p.add_argument("--num-images", type=int, default=D.num_images, metavar="N",
                    help="how many images to load, spread evenly over the folder (0 = all; default %(default)s)")
-    p.add_argument("--batch", default=DEFAULT_BATCHES, metavar="LIST",
+    p.add_argument("--batch", default=D.batch, metavar="LIST",
                    help="comma-separated batch sizes to sweep; sizes above the artifact's max batch are skipped "
                         "(default %(default)s)")
-    p.add_argument("--warmup", type=int, default=20, metavar="N",
+    p.add_argument("--warmup", type=int, default=D.warmup, metavar="N",
                    help="untimed calls before timing each batch size (default %(default)s)")
-    p.add_argument("--iters", type=int, default=200, metavar="N",
+    p.add_argument("--iters", type=int, default=D.iters, metavar="N",
                    help="timed calls per batch size (default %(default)s)")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="time each batch size for S seconds instead of a fixed --iters count")
     p.add_argument("--stage-iters", type=int, default=None, metavar="N",
                    help="profiled calls for the per-stage times (default: as many as timed calls; 0 = skip)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, default=D.workers, metavar="N",
                    help="detector worker threads; above 1, also measures throughput with N requests in flight "
                         "(default %(default)s)")
-    p.add_argument("--conf", type=float, default=0.25,
+    p.add_argument("--conf", type=float, default=D.conf,
                    help="deployment score threshold applied to detections (default %(default)s)")
-    p.add_argument("--device", default="auto",
-                   help="'auto' (engine -> GPU, .onnx -> CPU), 'cpu', 'cuda' or 'cuda:N' (default %(default)s)")
+    add_device(p, D.device, "'auto' (engine -> GPU, .onnx -> CPU), 'cpu', or a GPU index such as 0 or cuda:0 "
+                          "(default %(default)s)")
     p.add_argument("--compare", choices=("ultralytics", "ultralytics-onnx"), default=None,
                    help="also time Ultralytics' predictor (PyTorch, or its own ONNX export) on the same images, "
                         "interleaved with ours at batch 1")

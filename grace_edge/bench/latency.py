@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 import numpy as np
 
 from grace_edge.errors import InputError
+from grace_edge.runtime.types import STAGES
 
 Clock = Callable[[], float]
 PERCENTILES = (50, 90, 95, 99)
-STAGES = ("preprocess", "h2d", "compute", "d2h", "postprocess")
 
 
 class Profilable(Protocol):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from grace_edge.data.yolo_yaml import IMAGE_SUFFIXES, images_in, pick_evenly, split_images
+from grace_edge.data.images import IMAGE_SUFFIXES, read_image
+from grace_edge.data.yolo_yaml import images_in, pick_evenly, split_images
 from grace_edge.errors import InputError
 
 DEFAULT_ARTIFACT_DIR = Path("engines")  # where 'grace-edge build' writes
@@ -53,20 +54,6 @@ def default_image_dirs() -> list[Path]:
     return [Path(os.environ["GRACE_NEU_DET"]) / "IMAGES"] if os.environ.get("GRACE_NEU_DET") else []
 
 
-def read_images(paths: Sequence[Path], channels: int) -> list[Any]:
-    """Decode every file (gray HxW when ``channels`` is 1, BGR HxWx3 otherwise); an unreadable file is an error."""
-    import cv2
-
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    images = []
-    for p in paths:
-        im = cv2.imread(str(p), flag)
-        if im is None:
-            raise InputError(f"{p}: cannot decode this image file")
-        images.append(im)
-    return images
-
-
 def synthetic_images(count: int, hw: Sequence[int], channels: int, seed: int = 0) -> list[Any]:
     """Seeded random uint8 images (only with an explicit --synthetic)."""
     import numpy as np
@@ -101,7 +88,7 @@ def load_bench_images(meta: Any, *, images_dir: str | None = None, data_yaml: st
     if not paths:
         raise InputError(f"{source}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
     picked = pick_evenly(paths, count or None)
-    images = read_images(picked, meta.channels)
+    images = [read_image(p, meta.channels) for p in picked]
     return images, {"source": source, "count": len(images), "available": len(paths),
                     "first": picked[0].name, "last": picked[-1].name}
 
@@ -160,12 +147,6 @@ def run_compare(detector: Any, peer: Any, images: Sequence[Any], *, warmup: int,
     }
 
 
-def _cuda_index(device: str) -> int:
-    """The CUDA device index in 'auto' / 'cuda' / 'cuda:N' (as Ultralytics wants it for the peer)."""
-    tail = str(device).strip().lower().rpartition(":")[2]
-    return int(tail) if tail.isdigit() else 0
-
-
 def check_args(args: BenchOptions) -> list[int]:
     """Reject bad option values before anything is loaded; returns the requested batch sizes."""
     batches = parse_batches(args.batch)
@@ -197,8 +178,9 @@ def measure(args: BenchOptions, batches: list[int], log: Callable[[str], None]) 
         peer = None
         if args.compare:  # opened first so a bad checkpoint fails before minutes of timing
             from grace_edge.bench.compare import open_peer
+            from grace_edge.devices import cuda_index
 
-            gpu = _cuda_index(args.device) if det.backend == "tensorrt" else None
+            gpu = cuda_index(args.device) if det.backend == "tensorrt" else None
             peer = stack.enter_context(open_peer(args.compare, args.weights, imgsz=det.meta.imgsz, gpu=gpu,
                                                  conf=args.conf, iou=det.meta.iou_thres, max_det=det.meta.max_det))
         for s in skipped:

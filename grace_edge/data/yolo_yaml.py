@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from grace_edge.data.images import is_image
 from grace_edge.errors import InputError
-
-IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 
 
 def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
@@ -36,7 +35,7 @@ def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
 
 def images_in(folder: Path) -> list[Path]:
     """Image files under ``folder``, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.rglob("*") if is_image(p) and p.is_file())
 
 
 def _list_images(source: Path) -> list[Path]:

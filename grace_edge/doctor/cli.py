@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grace_edge.cli_options import add_device
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,7 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--device", default="auto", metavar="D", help="GPU for the self-test: auto, cuda or cuda:N")
+    add_device(p, "auto", "GPU for the self-test: auto, a GPU index such as 0, or cuda:0")
     p.add_argument("--no-selftest", dest="selftest", action="store_false",
                    help="only print the versions; skip building and running the engine")
     p.add_argument("--work", type=Path, metavar="DIR", help="folder for the self-test's temporary files")

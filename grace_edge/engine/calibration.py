@@ -36,12 +36,9 @@ def calibration_images(data_yaml: str | Path, n: int = DEFAULT_CALIB_IMAGES) -> 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
     """Read ``path`` as uint8 HxWxC with ``channels`` channels (BGR for 3, as OpenCV and the runtime use)."""
-    import cv2
+    from grace_edge.data.images import read_image as read
 
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imread(str(path), flag)
-    if image is None:
-        raise InputError(f"calibration image {path}: not a readable image")
+    image = read(path, channels)
     return image[:, :, None] if image.ndim == 2 else image
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
-from grace_edge.engine.calibration import DEFAULT_CALIB_IMAGES
+from grace_edge.engine.pipeline import BuildOptions as D  # the defaults live on the options the CLI fills
 from grace_edge.engine.pipeline import parse_batch
 from grace_edge.errors import InputError
 from grace_edge.model.build import MODEL_NAMES
@@ -33,12 +33,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--weights", type=Path, metavar="W", help="trained checkpoint (.pt) to export and build")
     src.add_argument("--onnx", type=Path, metavar="ONNX", help="FP32 ONNX made by 'grace-edge export' (skips exporting)")
-    p.add_argument("--model", default="grace-s", choices=MODEL_NAMES,
+    p.add_argument("--model", default=D.model, choices=MODEL_NAMES,
                    help="architecture of the UNTRAINED model built when neither --weights nor --onnx is given "
                         "(latency measurement only; default grace-s)")
     p.add_argument("--batch", type=_batch_arg, metavar="N|MIN:OPT:MAX",
                    help="images per call: a fixed N, or a range the engine accepts, tuned for OPT (default 1)")
-    p.add_argument("--imgsz", type=int, default=640, help="network input size when exporting (default 640)")
+    p.add_argument("--imgsz", type=int, default=D.imgsz, help="network input size when exporting (default %(default)s)")
     inp = p.add_mutually_exclusive_group()
     inp.add_argument("--raw-input", default=NEU_DET_IMAGE_TEXT, metavar="HxWxC",
                      help="camera image size and channels the graph takes as uint8 when exporting (default %(default)s)")
@@ -50,12 +50,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="TensorRT timing cache file: read if present, written back after the build (faster rebuilds)")
     p.add_argument("--data", type=Path, metavar="YAML",
                    help="dataset YAML: train images calibrate INT8, val images feed the accuracy gate")
-    p.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES, metavar="N",
-                   help=f"number of train images used for INT8 calibration (default {DEFAULT_CALIB_IMAGES})")
-    p.add_argument("--calib-method", default="entropy", choices=("entropy", "percentile", "minmax"),
-                   help="how INT8 ranges are chosen from the calibration activations (default entropy)")
-    p.add_argument("--max-map-drop", type=float, default=1.0, metavar="PTS",
-                   help="fail the build if mAP50-95 falls more than this many points below FP32 (default 1.0)")
+    p.add_argument("--calib-images", type=int, default=D.calib_images, metavar="N",
+                   help="number of train images used for INT8 calibration (default %(default)s)")
+    p.add_argument("--calib-method", default=D.calib_method, choices=("entropy", "percentile", "minmax"),
+                   help="how INT8 ranges are chosen from the calibration activations (default %(default)s)")
+    p.add_argument("--max-map-drop", type=float, default=D.max_map_drop, metavar="PTS",
+                   help="fail the build if mAP50-95 falls more than this many points below FP32 (default %(default)s)")
     p.add_argument("--gate-images", type=int, metavar="N",
                    help="evaluate the gate on N val images spread over the split (default: all)")
     p.add_argument("--no-gate", action="store_true", help="skip the accuracy gate (a warning is printed)")

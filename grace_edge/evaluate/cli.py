@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_device
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,9 +20,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--weights", required=True, metavar="FILE",
-                   help="model to evaluate: a .pt checkpoint from 'grace-edge train', or a .onnx / .engine "
-                        "from 'grace-edge export' / 'grace-edge build'")
+    add_artifact(p, f"the model to evaluate: {ARTIFACT_HELP}", old="--weights")
     p.add_argument("--data", required=True, metavar="YAML",
                    help="dataset YAML in Ultralytics format (as written by 'grace-edge data')")
     p.add_argument("--split", default="val", metavar="NAME",
@@ -29,9 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help=".pt only: network input size in pixels, as in training (default: 640); "
                         "exported models use the size they were exported with")
     p.add_argument("--batch", type=int, default=16, metavar="N", help="images per forward pass (default: 16)")
-    p.add_argument("--device", default="cpu", metavar="DEV",
-                   help=".pt only: 'cpu' or a CUDA device such as '0' (default: cpu); "
-                        "exported models run on their own backend")
+    add_device(p, "cpu", ".pt only: 'cpu', a GPU index such as 0, cuda:0 or 'auto' (default: cpu); "
+                         "exported models run on their own backend")
     p.add_argument("--conf", type=float, default=0.001, metavar="SCORE",
                    help="lowest score kept for the mAP computation; keep it low so mAP sees the whole "
                         "precision-recall curve (default: 0.001)")
@@ -44,11 +43,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_val(args: argparse.Namespace) -> int:
+    from grace_edge.cli_options import artifact_of
     from grace_edge.evaluate import evaluate
     from grace_edge.io import write_json
 
     result = evaluate(
-        args.weights, args.data, imgsz=args.imgsz, batch=args.batch, device=args.device, split=args.split,
+        artifact_of(args), args.data, imgsz=args.imgsz, batch=args.batch, device=args.device, split=args.split,
         conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images,
     )
     print(result.table())

@@ -63,6 +63,7 @@ def evaluate(
     size, IoU threshold, max detections and device come from the artifact itself. ``max_images`` evaluates that
     many images spread evenly over the split (a quick check); images without a label file count as background.
     """
+    from grace_edge.devices import to_ultralytics
     from grace_edge.errors import InputError
     from grace_edge.evaluate.groundtruth import read_split
     from grace_edge.evaluate.predict import check_weights, predict_artifact, predict_pt
@@ -76,7 +77,7 @@ def evaluate(
     ds = read_split(data, split, max_images)
     if path.suffix.lower() == ".pt":
         preds, info = predict_pt(
-            path, ds, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou, max_det=max_det
+            path, ds, imgsz=imgsz, batch=batch, device=to_ultralytics(device), conf=conf, iou=iou, max_det=max_det
         )
     else:
         preds, info = predict_artifact(path, ds, batch=batch, conf=conf)

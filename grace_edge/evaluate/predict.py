@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.images import read_image
 from grace_edge.errors import InputError
 from grace_edge.evaluate.groundtruth import DatasetSplit, ImageLabels
 
@@ -26,16 +27,6 @@ def check_weights(weights: str | Path) -> Path:
     if not path.is_file():
         raise InputError(f"{path}: weights file not found")
     return path
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image as OpenCV does for Ultralytics (BGR uint8); an unreadable image is an InputError."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: image does not read (missing, truncated or not an image)")
-    return image
 
 
 def _batches(images: list[ImageLabels], size: int) -> Iterator[list[ImageLabels]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from grace_edge.cli_options import add_alias
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
+from grace_edge.model.build import MODEL_NAMES
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +25,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights",
         metavar="W",
-        help="trained checkpoint (.pt from 'grace-edge train'); if left out, an untrained GRACE-s (latency only)",
+        help="trained checkpoint (.pt from 'grace-edge train'); if left out, an untrained --model (latency only)",
     )
+    p.add_argument("--model", default="grace-s", choices=MODEL_NAMES,
+                   help="architecture of the UNTRAINED model exported when --weights is not given "
+                        "(latency measurement only; default %(default)s)")
     p.add_argument("--imgsz", type=int, default=640, help="network input size in pixels, a multiple of 32 (default 640)")
     batch = p.add_mutually_exclusive_group()
     batch.add_argument("--batch", type=int, default=1, help="fixed number of images per call (default 1)")
@@ -47,12 +52,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-det", type=int, default=100, help="most detections returned per image (default 100)")
     p.add_argument(
-        "--conf",
+        "--score-floor",
         type=float,
         default=0.001,
-        help="score floor applied inside the graph (default 0.001, low enough to measure mAP); "
-        "the runtime applies your deployment threshold on top",
+        metavar="SCORE",
+        help="lowest score the graph itself keeps (default 0.001, low enough to measure mAP); this is not the "
+        "deployment threshold: 'predict', 'bench' and Detector apply --conf on top",
     )
+    add_alias(p, "--conf", "score_floor", "the graph's own score floor is now --score-floor", type=float)
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold: boxes of one class overlapping more are merged (default 0.7)")
     p.add_argument("--out", metavar="PATH", help="where to write the .onnx file (default export/<model>-<imgsz>...onnx)")
     p.add_argument("--no-simplify", action="store_true", help="skip the onnxsim graph simplification")
@@ -68,7 +75,7 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         from grace_edge.model.build import untrained_model
 
-        source = untrained_model("grace-s", "--weights", "exporting")
+        source = untrained_model(args.model, "--weights", "exporting")
     path = export_onnx(
         source,
         args.out,
@@ -77,7 +84,7 @@ def run_export(args: argparse.Namespace) -> int:
         dynamic_batch=args.dynamic_batch,
         raw_input=raw_input,
         max_det=args.max_det,
-        conf_thres=args.conf,
+        conf_thres=args.score_floor,
         iou_thres=args.iou,
         simplify=not args.no_simplify,
     )

@@ -6,26 +6,30 @@ import argparse
 import sys
 from pathlib import Path
 
+from grace_edge.cli_options import add_alias, add_device
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "predict",
         help="detect defects in images, a folder, a video or a camera with an exported model or engine",
         description=(
-            "Run a grace-edge artifact on SOURCE and save the images with boxes drawn (and, with --save-json, one\n"
+            "Run the grace-edge ARTIFACT on SOURCE and save the images with boxes drawn (and, with --save-json, one\n"
             "JSON file of detections per image) in --out. A .onnx model runs on the CPU (ONNX Runtime), a .engine\n"
             "on the GPU (TensorRT). Boxes are in the pixels of the input images.\n"
             "Unreadable or unusable images are reported one per line and counted; the exit code is then 1."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("artifact", metavar="ARTIFACT",
+                   help="the model to run: .onnx from 'grace-edge export' / 'build', or .engine from 'grace-edge build'")
     p.add_argument(
         "source",
+        nargs="?",  # optional only so that the old 'predict SOURCE --model ARTIFACT' still parses
         metavar="SOURCE",
         help="an image file, a folder of images (not searched recursively), a video file, or a camera index (0, 1, ...)",
     )
-    p.add_argument("--model", required=True, metavar="ARTIFACT",
-                   help="the model to run: .onnx from 'grace-edge export' or .engine from 'grace-edge build'")
+    add_alias(p, "--model", "artifact_alias", "write 'grace-edge predict ARTIFACT SOURCE' instead", metavar="ARTIFACT")
     p.add_argument("--conf", type=float, default=0.25,
                    help="keep detections with at least this score, 0-1 (default 0.25)")
     p.add_argument("--out", default="runs/predict", metavar="DIR",
@@ -33,8 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-json", action="store_true",
                    help="also write <image>.json with the boxes, scores and class names of each image")
     p.add_argument("--no-draw", action="store_true", help="do not write images with boxes drawn")
-    p.add_argument("--device", default="auto",
-                   help="'auto' (default), 'cpu' for .onnx, 'cuda' or 'cuda:N' for .engine")
+    add_device(p, "auto", "'auto' (default), 'cpu' for .onnx, a GPU index such as 0 or cuda:0 for .engine")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop a video or camera after N frames (a camera otherwise runs until Ctrl+C)")
     p.set_defaults(func=run_predict)
@@ -48,6 +51,18 @@ def _output_stem(name: str, used: set[str]) -> str:
     return stem
 
 
+def _old_spelling(args: argparse.Namespace) -> None:
+    """``predict SOURCE --model ARTIFACT`` (the old order) -> artifact and source in their new places."""
+    from grace_edge.errors import InputError
+
+    if getattr(args, "artifact_alias", None) is not None:
+        if args.source is not None:
+            raise InputError("two artifacts given: write 'grace-edge predict ARTIFACT SOURCE'")
+        args.artifact, args.source = args.artifact_alias, args.artifact
+    if args.source is None:
+        raise InputError("no SOURCE given: write 'grace-edge predict ARTIFACT SOURCE'")
+
+
 def run_predict(args: argparse.Namespace) -> int:
     import cv2
 
@@ -57,6 +72,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from grace_edge.runtime.draw import draw_detections
     from grace_edge.runtime.sources import describe, folder_images, iter_frames
 
+    _old_spelling(args)
     kind = describe(args.source)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames} must be at least 1")
@@ -72,7 +88,7 @@ def run_predict(args: argparse.Namespace) -> int:
     frames_done = detections_total = 0
     failed: list[tuple[str, str]] = []
     used: set[str] = set()
-    with Detector.open(args.model, conf=args.conf, device=args.device) as det:
+    with Detector.open(args.artifact, conf=args.conf, device=args.device) as det:
         for frame in iter_frames(args.source, limit=args.max_frames):
             if frame.image is None:
                 failed.append((frame.name, frame.error))
@@ -95,7 +111,7 @@ def run_predict(args: argparse.Namespace) -> int:
             if args.save_json:
                 h, w = frame.image.shape[:2]
                 write_json(out / f"{stem}.json", {
-                    "source": frame.name, "width": w, "height": h, "model": str(args.model), "conf": args.conf,
+                    "source": frame.name, "width": w, "height": h, "model": str(args.artifact), "conf": args.conf,
                     "detections": [d.to_dict() for d in found],
                 })
             summary = ", ".join(f"{d.class_name} {d.score:.2f}" for d in found[:5]) + (" ..." if len(found) > 5 else "")

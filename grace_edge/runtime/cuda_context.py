@@ -50,14 +50,10 @@ def create_tensorrt(factory: Any, *args: Any) -> Any:
 
 
 def parse_device(device: str) -> int:
-    """``"auto"``/``"cuda"`` -> 0, ``"cuda:N"`` or ``"N"`` -> N."""
-    text = str(device).strip().lower()
-    if text in ("auto", "cuda", "gpu"):
-        return 0
-    index = text.split(":", 1)[1] if text.startswith("cuda:") else text
-    if not index.isdigit():
-        raise InputError(f"device {device!r}: use 'auto', 'cuda', 'cuda:N' or 'cpu'")
-    return int(index)
+    """``"auto"``/``"cuda"`` -> 0, ``"cuda:N"`` or ``"N"`` -> N (the one device parser: grace_edge.devices)."""
+    from grace_edge.devices import cuda_index
+
+    return cuda_index(device)
 
 
 class PrimaryContext:

@@ -13,9 +13,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from grace_edge.data.images import decode_image, is_image
 from grace_edge.errors import InputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg")
 
 
@@ -30,14 +30,8 @@ class Frame:
 
 def read_image(path: Path) -> Frame:
     """Decode one image file as 8-bit BGR; a missing, unreadable or corrupt file gives a Frame with ``error``."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as e:
-        return Frame(path.name, None, f"cannot read file ({e.strerror})")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        return Frame(path.name, None, "not a decodable image (corrupt or unsupported format)")
-    return Frame(path.name, image)
+    image, why = decode_image(path)
+    return Frame(path.name, image, why)
 
 
 def _video_frames(capture: cv2.VideoCapture, stem: str, limit: int | None) -> Iterator[Frame]:
@@ -70,8 +64,8 @@ def describe(source: str) -> str:
 def folder_images(folder: Path) -> tuple[list[Path], list[Path]]:
     """(image files, other files) directly in ``folder``, sorted by name."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    return images, [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    images = [p for p in files if is_image(p)]
+    return images, [p for p in files if not is_image(p)]
 
 
 def iter_frames(source: str, limit: int | None = None) -> Iterator[Frame]:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from grace_edge.cli_options import add_device
 from grace_edge.model.build import MODEL_NAMES
 from grace_edge.train.protocol import GAMMA_MAX, PAPER_PROTOCOL, RAMP_EPOCHS, VARIANTS
 
@@ -23,7 +24,8 @@ def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument("--lr0", type=float, default=P["lr0"], help="initial SGD learning rate (paper: %(default)s)")
     p.add_argument("--optimizer", default=P["optimizer"], help="Ultralytics optimizer name (paper: %(default)s)")
     p.add_argument("--seed", type=int, default=P["seed"], help="random seed (paper: %(default)s)")
-    p.add_argument("--device", default=None, help="'cpu', a GPU index '0', or several '0,1' for multi-GPU (DDP); default: first GPU if any, else CPU")
+    add_device(p, None, "'cpu', a GPU index such as 0 or cuda:0, or several such as 0,1 for multi-GPU (DDP); "
+                        "default: first GPU if any, else CPU", many=True)
     p.add_argument("--workers", type=int, default=8, help="data-loading worker processes per GPU (CPU training uses 0)")
     p.add_argument("--fraction", type=float, default=1.0, help="train on this fraction of the train images (quick trials)")
     p.add_argument("--ramp-epochs", type=int, default=RAMP_EPOCHS,
@@ -69,11 +71,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace, project: str, name: str) -> dict[str, Any]:
+    from grace_edge.devices import to_ultralytics
+
     # Absolute, because Ultralytics nests a relative project under its own runs/<task>/ folder.
     project = str(Path(project).resolve())
     return {
         "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "lr0": args.lr0, "optimizer": args.optimizer,
-        "seed": args.seed, "device": args.device, "workers": args.workers, "fraction": args.fraction,
+        "seed": args.seed, "device": to_ultralytics(args.device), "workers": args.workers, "fraction": args.fraction,
         "patience": args.patience, "project": project, "name": name, "exist_ok": args.exist_ok, "plots": not args.no_plots,
     }
 

@@ -91,7 +91,7 @@ def test_bad_inputs_are_one_line_errors(tiny_artifacts, tmp_path: Path, capsys: 
     empty.mkdir()
     _one_line_error(capsys, main(["bench", str(onnx), "--images", str(empty)]), str(empty), "no image files")
     (empty / "broken.jpg").write_bytes(b"not a jpeg")
-    _one_line_error(capsys, main(["bench", str(onnx), "--images", str(empty)]), "broken.jpg", "cannot decode")
+    _one_line_error(capsys, main(["bench", str(onnx), "--images", str(empty)]), "broken.jpg", "not a decodable image")
     _one_line_error(capsys, main(["bench", str(onnx), "--synthetic", "--batch", "1,x"]), "--batch")
     _one_line_error(capsys, main(["bench", str(onnx), "--synthetic", "--batch", "64"]), "batch range")
     _one_line_error(capsys, main(["bench", str(onnx), "--synthetic", "--compare", "ultralytics"]), "--weights")

@@ -40,7 +40,7 @@ def test_help_explains_every_option(val_cli, capsys: pytest.CaptureFixture[str])
         val_cli(["val", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--weights", "--data", "--split", "--imgsz", "--batch", "--device", "--conf", "--f1-conf",
+    for option in ("ARTIFACT", "--data", "--split", "--imgsz", "--batch", "--device", "--conf", "--f1-conf",
                    "--max-images", "--json"):
         assert option in out
     assert "mAP50-95" in out and ".onnx" in out
@@ -51,7 +51,7 @@ def test_help_explains_every_option(val_cli, capsys: pytest.CaptureFixture[str])
     [("missing.pt", "missing.pt: weights file not found"), ("model.tflite", "unknown weights type '.tflite'")],
 )
 def test_bad_weights_exit_2_with_one_line(val_cli, tmp_path: Path, capsys, weights: str, message: str) -> None:
-    code = val_cli(["val", "--weights", str(tmp_path / weights), "--data", str(tmp_path / "d.yaml")])
+    code = val_cli(["val", str(tmp_path / weights), "--data", str(tmp_path / "d.yaml")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err and err.startswith("grace-edge val: error:")
 
@@ -59,7 +59,7 @@ def test_bad_weights_exit_2_with_one_line(val_cli, tmp_path: Path, capsys, weigh
 def test_missing_data_yaml_exit_2(val_cli, tmp_path: Path, capsys) -> None:
     weights = tmp_path / "w.onnx"
     weights.write_bytes(b"")
-    assert val_cli(["val", "--weights", str(weights), "--data", str(tmp_path / "nope.yaml")]) == 2
+    assert val_cli(["val", str(weights), "--data", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: data YAML not found" in capsys.readouterr().err
 
 
@@ -138,7 +138,7 @@ def test_model_with_other_class_count_is_an_input_error(tiny_dataset: Path, tmp_
 @pytest.mark.data
 def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "metrics" / "val.json"
-    code = val_cli(["val", "--weights", str(untrained_pt), "--data", str(tiny_dataset), "--imgsz", "64",
+    code = val_cli(["val", str(untrained_pt), "--data", str(tiny_dataset), "--imgsz", "64",
                     "--batch", "4", "--max-images", "6", "--f1-conf", "0", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and f"metrics written to {out}" in printed

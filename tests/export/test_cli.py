@@ -28,7 +28,7 @@ def test_export_from_weights(tmp_path, capsys):
     weights = tmp_path / "w.pt"
     torch.save({"model": build_model("grace-n"), "train_args": {}}, weights)
     out = tmp_path / "m.onnx"
-    argv = ["export", "--weights", str(weights), "--imgsz", "64", "--float-input", "--max-det", "50", "--conf", "0.01",
+    argv = ["export", "--weights", str(weights), "--imgsz", "64", "--float-input", "--max-det", "50", "--score-floor", "0.01",
             "--iou", "0.5", "--out", str(out), "--no-simplify"]  # fmt: skip
     assert cli.main(argv) == 0
     assert str(out) in capsys.readouterr().out

@@ -33,7 +33,7 @@ def test_folder_with_a_corrupt_file_is_reported_counted_and_the_rest_saved(
     cv2.imwrite(str(src / "small.png"), np.zeros((50, 60), np.uint8))  # wrong size for this raw-input model
     (src / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    code = main(["predict", str(src), "--model", str(model_200), "--out", str(out), "--save-json", "--conf", "0.05"])
+    code = main(["predict", str(model_200), str(src), "--out", str(out), "--save-json", "--conf", "0.05"])
     captured = capsys.readouterr()
     assert code == 1  # something could not be used
     assert "broken.jpg: SKIPPED, not a decodable image" in captured.err
@@ -59,7 +59,7 @@ def test_video_source_with_frame_limit_and_no_draw(tmp_path: Path, model_200: Pa
     writer.release()
     assert [f.name for f in iter_frames(str(video))] == [f"line_{i:06d}" for i in range(4)]
     out = tmp_path / "out"
-    code = main(["predict", str(video), "--model", str(model_200), "--out", str(out), "--no-draw", "--save-json",
+    code = main(["predict", str(model_200), str(video), "--out", str(out), "--no-draw", "--save-json",
                  "--max-frames", "2"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["line_000000.json", "line_000001.json"]
@@ -68,10 +68,10 @@ def test_video_source_with_frame_limit_and_no_draw(tmp_path: Path, model_200: Pa
 
 def test_missing_source_and_model_are_one_line_errors(tmp_path: Path, model_200: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["predict", str(tmp_path / "nope.jpg"), "--model", str(model_200)]) == 2
+    assert main(["predict", str(model_200), str(tmp_path / "nope.jpg")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((200, 200), np.uint8))
-    assert main(["predict", str(tmp_path / "a.png"), "--model", str(tmp_path / "missing.onnx")]) == 2
+    assert main(["predict", str(tmp_path / "missing.onnx"), str(tmp_path / "a.png")]) == 2
     assert "model file not found" in capsys.readouterr().err
 
 

@@ -1,0 +1,68 @@
+"""Options every stage CLI spells the same way (argparse only): the positional ARTIFACT, ``--device``, and hidden
+old spellings that still work but print a one-line deprecation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from grace_edge.errors import InputError
+
+ARTIFACT_HELP = ".pt checkpoint from 'grace-edge train', .onnx from 'grace-edge export' / 'build', or .engine from 'build'"
+
+
+class DeprecatedAlias(argparse.Action):
+    """A hidden old spelling of an option: stores into ``dest`` and tells the user the new one, in one line."""
+
+    def __init__(self, option_strings: list[str], dest: str, instead: str = "", **kwargs: Any) -> None:
+        kwargs["help"] = argparse.SUPPRESS
+        super().__init__(option_strings, dest, **kwargs)
+        self.instead = instead
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog}: {option_string} is deprecated and will be removed; {self.instead}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_alias(parser: argparse.ArgumentParser, old: str, dest: str, instead: str, **kwargs: Any) -> None:
+    """Keep ``old`` working as a hidden alias that fills ``dest`` (``instead`` says what to write now)."""
+    parser.add_argument(old, dest=dest, action=DeprecatedAlias, instead=instead, **kwargs)
+
+
+def device_type(many: bool = False) -> Callable[[str], str]:
+    """argparse ``type`` for ``--device``: one parser for every command (``grace_edge.devices.parse_device``)."""
+    from grace_edge.devices import parse_device
+
+    def parse(text: str) -> str:
+        try:
+            return parse_device(text, many=many)
+        except InputError as e:  # argparse shows an ArgumentTypeError's own message
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = "device"
+    return parse
+
+
+def add_device(parser: argparse.ArgumentParser, default: str | None, help: str, many: bool = False) -> None:
+    parser.add_argument("--device", default=default, type=device_type(many), metavar="DEVICE", help=help)
+
+
+def add_artifact(parser: argparse.ArgumentParser, help: str, old: str | None = None, optional: bool = False) -> None:
+    """The positional ARTIFACT; ``old`` is the option that named it before (kept as a hidden alias)."""
+    parser.add_argument("artifact", nargs="?", default=None, metavar="ARTIFACT", help=help)
+    if old:
+        add_alias(parser, old, "artifact_alias", "pass the artifact as the first argument instead", metavar="PATH")
+    parser.set_defaults(artifact_optional=optional)
+
+
+def artifact_of(args: argparse.Namespace) -> str | None:
+    """The artifact given positionally or through the old option; an error when a required one is missing."""
+    alias = getattr(args, "artifact_alias", None)
+    if alias is not None and args.artifact is not None and alias != args.artifact:
+        raise InputError(f"two artifacts given ({args.artifact} and {alias}): pass one, as the first argument")
+    artifact = alias if alias is not None else args.artifact
+    if artifact is None and not getattr(args, "artifact_optional", False):
+        raise InputError("no ARTIFACT given: name the model file as the first argument")
+    return artifact
