@@ -27,6 +27,7 @@ from grace_edge.runtime.host_preprocess import ImagesLike, Letterbox, check_imag
 from grace_edge.runtime.types import STAGES, Detection
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+SERVER_SCHEMES = ("grpc", "http", "https")
 
 
 class Slot(Protocol):
@@ -45,7 +46,8 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def _artifact_kind(path: Path) -> str:
+def artifact_kind(path: Path) -> str:
+    """``"engine"`` (a grace-edge TensorRT engine) or ``"onnx"``, by suffix, else by the engine header."""
     if not path.is_file():
         raise ArtifactError(f"{path}: model file not found")
     suffix = path.suffix.lower()
@@ -57,9 +59,10 @@ def _artifact_kind(path: Path) -> str:
         return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
 
 
-def _open_backend(path: Path, device: str, cuda_graph: bool) -> Backend:
+def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False) -> Backend:
+    """The backend for the artifact at ``path`` (what Detector and Triton's python-backend model run)."""
     device = str(device).strip().lower()
-    if _artifact_kind(path) == "engine":
+    if artifact_kind(path) == "engine":
         if device == "cpu":
             raise InputError(f"{path}: a TensorRT engine runs only on a GPU; on CPU open the .onnx it was built from")
         from grace_edge.runtime.cuda_context import parse_device
@@ -76,6 +79,11 @@ def _open_backend(path: Path, device: str, cuda_graph: bool) -> Backend:
     from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(path, read_onnx_meta(path))
+
+
+def is_server_url(path: Any) -> bool:
+    """True for ``grpc://...``, ``http://...`` and ``https://...``: a model on a Triton server."""
+    return isinstance(path, str) and path.split("://", 1)[0].lower() in SERVER_SCHEMES and "://" in path
 
 
 def _check_conf(conf: float, meta: ArtifactMeta) -> float:
@@ -120,11 +128,22 @@ class Detector:
     def open(cls, path: str | Path, *, conf: float = 0.25, device: str = "auto", workers: int = 1,
              cuda_graph: bool = False) -> "Detector":
         """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> ONNX Runtime
-        CPU. ``conf`` is the deployment score threshold applied on the host; ``workers`` = batches in flight."""
+        CPU, ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
+        ``conf`` is the deployment score threshold applied on the host; ``workers`` = batches in flight."""
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
+        if is_server_url(path):  # a Triton server instead of a local artifact
+            from grace_edge.serve.remote import RemoteDetector
+
+            if str(device).strip().lower() != "auto" or cuda_graph:
+                raise InputError(f"{path}: device and cuda_graph apply to local artifacts; the server chooses its own")
+            return RemoteDetector.open(str(path), conf=conf, workers=workers)
         path = Path(path)
-        backend = _open_backend(path, device, cuda_graph)
+        return cls._from_backend(open_backend(path, device, cuda_graph), path, conf, workers)
+
+    @classmethod
+    def _from_backend(cls, backend: Backend, path: Any, conf: float, workers: int) -> "Detector":
+        """A detector with ``workers`` slots on an opened ``backend`` (closed again if anything fails)."""
         slots: list[Slot] = []
         try:
             detector = cls(backend, backend.meta, path, conf, workers)
