@@ -1,0 +1,136 @@
+"""Client-side checks that run inside the Triton environment (numpy < 2, tritonclient), driven by
+test_triton_server.py, which runs in the main environment and compares what this script writes.
+
+    python triton_checks.py configs OUT.json CONFIG.pbtxt...     parse each as a Triton ModelConfig proto
+    python triton_checks.py clients OUT.npz ARGS.json            8 concurrent RemoteDetectors, errors, metrics, SIGTERM
+
+Not collected by pytest (no ``test_`` prefix): it needs tritonclient, which the main environment does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_configs(out: Path, paths: list[str]) -> None:
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    parsed = {}
+    for path in paths:
+        config = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
+        parsed[path] = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    out.write_text(json.dumps(parsed))
+
+
+def metric(text: str, name: str, model: str) -> int:
+    total = 0
+    for m in re.finditer(rf'^{name}{{model="{model}",version="\d+"}} (\d+)', text, re.M):
+        total += int(m.group(1))
+    return total
+
+
+def clients(out: Path, args: dict) -> None:
+    import urllib.request
+
+    from grace_edge.errors import GraceEdgeError, InputError
+    from grace_edge.runtime import Detector
+    from grace_edge.serve.remote import RemoteDetector
+
+    def metrics() -> str:
+        with urllib.request.urlopen(args["metrics"], timeout=5) as r:
+            return r.read().decode()
+
+    data = np.load(args["images"])
+    images = [data[f"image_{i}"] for i in range(int(data["count"]))]
+    fake_images = [data[f"fake_{i}"] for i in range(int(data["fake_count"]))]
+    results: dict[str, np.ndarray] = {}
+    report: dict[str, object] = {}
+
+    # 8 line controllers at once, half over gRPC, half over HTTP, one frame per call
+    urls = [args["grpc"] if i % 2 == 0 else args["http"] for i in range(8)]
+    detectors = [Detector.open(f"{u}/{args['model']}") for u in urls]
+    report["types"] = sorted({type(d).__name__ for d in detectors})
+    errors: list[str] = []
+    start = threading.Barrier(len(detectors))
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            for i, image in enumerate(images):
+                results[f"client{k}_{i}"] = detectors[k].detect_arrays(image)[0]
+            found = detectors[k].submit(images[:3]).result()
+            results[f"client{k}_submit_classes"] = np.array([d.class_id for d in found[0]], np.int64)
+        except Exception as e:  # reported to the test, which fails with it
+            errors.append(f"client {k}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(detectors))]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report["seconds_8_clients"] = time.perf_counter() - t0
+    report["errors"] = errors
+    m = metrics()
+    report["inference_count"] = metric(m, "nv_inference_count", args["model"])
+    report["exec_count"] = metric(m, "nv_inference_exec_count", args["model"])
+    report["version"] = detectors[0].version
+
+    # bad input: the same InputError as the embedded Detector, raised before anything is sent
+    before = metric(metrics(), "nv_inference_request_success", args["model"]) + \
+        metric(metrics(), "nv_inference_request_failure", args["model"])
+    bad = {}
+    for label, value in (("size", np.zeros((10, 10), np.uint8)), ("dtype", images[0].astype(np.float32)),
+                         ("empty", [])):
+        try:
+            detectors[0].detect(value)
+            bad[label] = "no error"
+        except InputError as e:
+            bad[label] = str(e)
+    after = metric(metrics(), "nv_inference_request_success", args["model"]) + \
+        metric(metrics(), "nv_inference_request_failure", args["model"])
+    report["bad_input"] = bad
+    report["requests_sent_by_bad_input"] = after - before
+    for d in detectors:
+        d.close()
+
+    # a batch above the server's max batch is split, over both protocols
+    for scheme in ("grpc", "http"):
+        with RemoteDetector.open(f"{args[scheme]}/{args['fake_model']}", conf=0.25, workers=2) as det:
+            report[f"fake_max_batch_{scheme}"] = det.max_batch
+            for i, rows in enumerate(det.detect_arrays(fake_images)):
+                results[f"fake_{scheme}_{i}"] = rows
+
+    # the server goes away: one clear line, and no result at all
+    det = RemoteDetector.open(f"{args['grpc']}/{args['model']}", retries=2)
+    os.kill(int(args["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    gone = None
+    while gone is None and time.monotonic() < deadline:
+        try:
+            det.detect_arrays(images[:2])
+            time.sleep(0.2)
+        except GraceEdgeError as e:
+            gone = f"{type(e).__name__}: {e}"
+    report["gone"] = gone
+    det.close()
+    np.savez(out, **results)
+    out.with_suffix(".json").write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    command, out = sys.argv[1], Path(sys.argv[2])
+    if command == "configs":
+        parse_configs(out, sys.argv[3:])
+    else:
+        clients(out, json.loads(Path(sys.argv[3]).read_text()))
