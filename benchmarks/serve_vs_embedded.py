@@ -57,8 +57,8 @@ def log(msg: str) -> None:
 
 
 def make_model(path: Path, imgsz: int) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_export_fuse import randomized_model  # the tests' untrained GRACE-n with trained-like statistics
+    sys.path.insert(0, str(REPO))
+    from tests.helpers.models import randomized_model  # the tests' untrained GRACE-n, trained-like statistics
 
     from grace_edge.export.onnx_export import export_onnx
 

@@ -24,6 +24,7 @@ STAGE_CLI_MODULES = (
     "grace_edge.engine.cli",  # build
     "grace_edge.runtime.cli",  # predict
     "grace_edge.bench.cli",  # bench
+    "grace_edge.serve.cli",  # triton-repo: one server for many lines
     "grace_edge.doctor.cli",  # doctor: check a GPU machine first
 )
 
@@ -54,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GraceEdgeError as e:
         print(f"grace-edge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional extra's package (torch, tritonclient, ...) is not installed
+        from grace_edge.extras import missing_extra
+
+        message = missing_extra(e)
+        if message is None:
+            raise
+        print(f"grace-edge {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"grace-edge {args.command}: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import os
 import shlex
 import sys
@@ -244,5 +245,9 @@ def bench(options: BenchOptions, log: Callable[[str], None] = _log) -> tuple[dic
         "notes": notes,
     }
     json_path = Path(args.json or Path("runs") / "bench" / f"{Path(args.artifact).stem}.json")
-    paths = report.write_report(result, json_path, plot_path=Path(args.plot or json_path.with_suffix(".png")))
+    plot: Path | None = Path(args.plot or json_path.with_suffix(".png"))
+    if not args.plot and importlib.util.find_spec("matplotlib") is None:  # the lean runtime install has no plots
+        log("bench: no PNG plot (matplotlib comes with pip install 'grace-edge[train]'); JSON and markdown written")
+        plot = None
+    paths = report.write_report(result, json_path, plot_path=plot)
     return result, paths

@@ -11,21 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from test_runtime_fake_graph import make_fake_onnx
 
-from grace_edge.artifact import ArtifactMeta, pack_engine
 from grace_edge.cli import main
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.serve.triton_repo import write_triton_repo
-
-PLAN = b"\x00TRT-PLAN-BYTES" * 64  # stands for a serialized engine: triton-repo only strips our header
-
-
-def make_engine(path: Path, batch=(1, 4, 8), trt="10.3.0", **kw) -> Path:
-    meta = ArtifactMeta(names=["a", "b"], imgsz=(48, 64), input_format="uint8_nhwc", input_shape=(48, 64, 1),
-                        max_det=8, precision="fp16", batch=batch, backend={"tensorrt": trt}, **kw)
-    path.write_bytes(pack_engine(meta, PLAN))
-    return path
+from tests.helpers.fake_engine import PLAN, make_engine
+from tests.helpers.fake_graph import make_fake_onnx
 
 
 @pytest.fixture(scope="module")

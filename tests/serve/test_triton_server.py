@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_runtime_fake_graph import make_fake_onnx
 
 from grace_edge.runtime import Detector
 from grace_edge.serve.local_triton import start_local_triton
 from grace_edge.serve.triton_repo import write_triton_repo
+from tests.helpers.fake_engine import make_engine
+from tests.helpers.fake_graph import make_fake_onnx
+from tests.helpers.models import gray_image, randomized_model
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = Path(__file__).with_name("triton_checks.py")
@@ -59,8 +61,6 @@ def in_env(env: Path, *args: str, timeout: float = 300) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def grace_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained GRACE-n (statistics randomized to give detections), raw uint8 input, dynamic batch."""
-    from test_export_fuse import randomized_model
-
     from grace_edge.export.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("grace") / "grace-n.onnx"
@@ -69,8 +69,6 @@ def grace_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_generated_configs_parse_as_triton_model_config(triton_env: Path, grace_onnx: Path, tmp_path: Path) -> None:
-    from test_triton_repo import make_engine
-
     trt = write_triton_repo([make_engine(tmp_path / "a.engine")], tmp_path / "trt")
     ort = write_triton_repo([grace_onnx], tmp_path / "ort", serve_all=True)
     py = write_triton_repo([grace_onnx], tmp_path / "py", backend="python")
@@ -90,8 +88,6 @@ def test_generated_configs_parse_as_triton_model_config(triton_env: Path, grace_
 
 
 def test_eight_remote_clients_equal_the_embedded_detector(triton_env: Path, grace_onnx: Path, tmp_path: Path) -> None:
-    from test_export_fuse import gray_image
-
     images = [gray_image(50 + i, RAW[:2]) for i in range(N_IMAGES)]
     fake = make_fake_onnx(tmp_path / "fake.onnx")  # max batch 8: 19 frames are split 8 + 8 + 3
     fake_images = [np.random.default_rng(i).integers(0, 256, (48, 64), np.uint8) for i in range(19)]
