@@ -90,14 +90,14 @@ def test_lean_venv_predicts_without_torch(tmp_path: Path) -> None:
     assert not [p for p in ("torch", "ultralytics", "onnxsim", "pillow") if f"\n{p}==" in "\n" + freeze], freeze
 
     out = tmp_path / "pred"
-    probe = run([str(venv / "bin" / "python"), "-c", PROBE, ",".join(TRAIN_ONLY), "predict", str(images),
-                 "--model", str(artifact), "--out", str(out), "--save-json"], cwd=tmp_path)
+    probe = run([str(venv / "bin" / "python"), "-c", PROBE, ",".join(TRAIN_ONLY), "predict", str(artifact),
+                 str(images), "--out", str(out), "--save-json"], cwd=tmp_path)
     report = json.loads(probe.stdout.strip().splitlines()[-1])
     assert report == {"code": 0, "tried": [], "loaded": []}
     assert sorted(p.name for p in out.glob("*.json")) == ["frame0.json", "frame1.json"]
 
     # the console script too, and a [train] command names its extra in one line
-    run([str(venv / "bin" / "grace-edge"), "predict", str(images / "frame0.png"), "--model", str(artifact),
+    run([str(venv / "bin" / "grace-edge"), "predict", str(artifact), str(images / "frame0.png"),
          "--out", str(tmp_path / "pred2"), "--no-draw"], cwd=tmp_path)
     export = subprocess.run([str(venv / "bin" / "grace-edge"), "export", "--weights", "x.pt"], capture_output=True,
                             text=True, cwd=tmp_path)
