@@ -18,3 +18,7 @@ python benchmarks/nms_parity.py --weights "$WEIGHTS" --data "$DATA"
 python benchmarks/preprocess_parity.py --weights "$WEIGHTS" --data "$DATA"
 python benchmarks/precision_accuracy.py --weights "$WEIGHTS" --data "$DATA" --variants fp32 fp16 int8-entropy int8-percentile
 python benchmarks/cpu_runtime.py --weights "$WEIGHTS" --data "$DATA"
+if [ -x .venv-triton/bin/python ]; then  # made by .ci/triton_env.sh; the model needs torch, so it is made here
+  [ -f benchmarks/runs/serve/grace-n-untrained.onnx ] || python benchmarks/serve_vs_embedded.py --make-model
+  .venv-triton/bin/python benchmarks/serve_vs_embedded.py
+fi

@@ -13,6 +13,10 @@ Run it in the Triton environment (``bash .ci/triton_env.sh`` makes ``.venv-trito
     .venv-triton/bin/python benchmarks/serve_vs_embedded.py          # results/serve_vs_embedded.{json,md}
 
 ``--make-model`` exports an UNTRAINED GRACE-n (speed is the architecture's; detections are not a trained model's).
+
+A third side, "embedded (before)", rebuilds the embedded Detector as it was before issue 12: slots in a
+``queue.LifoQueue`` polled by waiting threads (a thread returning its slot could take it straight back) and every
+worker's ONNX Runtime run using all cores. It shows, in the same run, why the embedded p99 used to reach seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from _results import save_results  # benchmarks/_results.py
 import argparse
 import datetime as dt
 import os
+import queue
 import shlex
 import sys
 import tempfile
@@ -75,6 +80,39 @@ def frames_for(n: int) -> list[np.ndarray]:
             for _ in range(n)]
 
 
+class UnfairPool:
+    """The Detector's slot pool before issue 12: a LifoQueue polled every 50 ms; no order among waiting threads."""
+
+    def __init__(self) -> None:
+        self.queue: queue.LifoQueue = queue.LifoQueue()
+
+    def put(self, slot: Any) -> None:
+        self.queue.put(slot)
+
+    def get(self, check: Callable[[], None], poll: float = 0.05) -> Any:
+        while True:
+            check()
+            try:
+                return self.queue.get(timeout=poll)
+            except queue.Empty:
+                continue
+
+
+def embedded_before(model: Path, workers: int) -> Any:
+    """A Detector with the pre-issue-12 slot pool and all cores for every worker's ONNX Runtime session."""
+    from grace_edge.artifact import read_onnx_meta
+    from grace_edge.runtime.detector import Detector
+    from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    det = Detector._from_backend(OnnxRuntimeBackend(model, read_onnx_meta(model), threads=os.cpu_count()),
+                                 model, 0.25, workers)
+    pool = UnfairPool()
+    for _ in range(workers):
+        pool.put(det._slots.get(lambda: None))
+    det._slots = pool
+    return det
+
+
 def run_clients(calls: list[Callable[[np.ndarray], Any]], frames: list[np.ndarray]) -> tuple[list[float], float]:
     """Each callable in its own thread, every frame once; per-call latencies and the round's wall time."""
     latencies: list[float] = []
@@ -125,9 +163,11 @@ def main() -> int:
         server = start_local_triton(repo, args.env, Path(tmp) / "tritonserver.log")
         try:
             embedded = Detector.open(args.model, workers=args.workers)
+            before = embedded_before(args.model, args.workers)
             remotes = [Detector.open(f"{server.grpc_url}/grace") for _ in range(args.clients)]
             sides: dict[str, list[Callable[[np.ndarray], Any]]] = {
                 "embedded": [embedded.detect] * args.clients,
+                "embedded (before)": [before.detect] * args.clients,
                 "server": [r.detect for r in remotes],
             }
             for calls in sides.values():  # warm up both paths (sessions, connections, first batches)
@@ -141,6 +181,7 @@ def main() -> int:
                     walls[name].append(wall)
                     log(f"round {r + 1} {name}: {len(got) / wall:.1f} frames/s, p99 {np.percentile(got, 99) * 1e3:.0f} ms")
             embedded.close()
+            before.close()
             for r in remotes:
                 r.close()
         finally:
@@ -158,7 +199,7 @@ def main() -> int:
     markdown = (
         f"# Serve vs embedded ({report['date']})\n\n`{report['command']}`\n\n"
         f"{args.clients} single-frame clients, {args.frames} frames each per round, {args.rounds} interleaved rounds; "
-        f"embedded: one Detector, {args.workers} workers; server: local tritonserver 2.51 (python backend, dynamic "
+        f"embedded: one Detector, {args.workers} workers (before: the pre-issue-12 slot pool and threads); server: local tritonserver 2.51 (python backend, dynamic "
         f"batching) over gRPC loopback. {os.cpu_count()} CPUs, load {load_before[0]:.1f} -> "
         f"{report['load_after'][0]:.1f}. Model: {args.model.name} (untrained GRACE-n unless named otherwise).\n\n"
         "| path | frames/s | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n" + rows + "\n"
