@@ -112,11 +112,13 @@ class LocalTriton:
         self.stop()
 
 
-def start_local_triton(repository: Path, env: Path, log_path: Path, ready_timeout: float = 90.0) -> LocalTriton:
-    """Start tritonserver from ``env`` on ``repository`` on free loopback ports; return once it is ready."""
+def start_local_triton(repository: Path, env: Path, log_path: Path, ready_timeout: float = 90.0,
+                       ports: tuple[int, int, int] | None = None) -> LocalTriton:
+    """Start tritonserver from ``env`` on ``repository`` on loopback ``ports`` (http, grpc, metrics; default: free
+    ones); return once it is ready."""
     layout = _server_layout(Path(env))
     root = Path(layout["root"])
-    http, grpc, metrics = free_ports(3)
+    http, grpc, metrics = ports or free_ports(3)
     environ = dict(os.environ)
     environ["PATH"] = f"{Path(env) / 'bin'}:{environ.get('PATH', '')}"
     environ["LD_LIBRARY_PATH"] = ":".join(p for p in (layout["libdir"], environ.get("LD_LIBRARY_PATH")) if p)

@@ -141,3 +141,10 @@ def test_eight_remote_clients_equal_the_embedded_detector(triton_env: Path, grac
 
     gone = report["gone"]
     assert gone and gone.startswith("ServerUnavailable: ") and "\n" not in gone and "no Triton server answers" in gone
+
+
+def test_open_remote_detectors_reconnect_after_a_server_restart(triton_env: Path, tmp_path: Path) -> None:
+    repo = write_triton_repo([make_fake_onnx(tmp_path / "fake.onnx")], tmp_path / "repo", name="fake",
+                             backend="python")
+    in_env(triton_env, str(CHECKS), "restart", str(tmp_path / "restart.json"), str(repo))
+    assert json.loads((tmp_path / "restart.json").read_text()) == {"grpc": True, "http": True}

@@ -3,6 +3,7 @@ test_triton_server.py, which runs in the main environment and compares what this
 
     python triton_checks.py configs OUT.json CONFIG.pbtxt...     parse each as a Triton ModelConfig proto
     python triton_checks.py clients OUT.npz ARGS.json            8 concurrent RemoteDetectors, errors, metrics, SIGTERM
+    python triton_checks.py restart OUT.json REPO                a server restarts under open RemoteDetectors
 
 Not collected by pytest (no ``test_`` prefix): it needs tritonclient, which the main environment does not have.
 """
@@ -128,9 +129,36 @@ def clients(out: Path, args: dict) -> None:
     out.with_suffix(".json").write_text(json.dumps(report))
 
 
+def restart(out: Path, repo: str) -> None:
+    """Open detectors, restart the server on the same ports, detect again with the same detectors."""
+    from grace_edge.serve.local_triton import free_ports, start_local_triton
+
+    env, log = Path(sys.prefix), out.with_suffix(".log")
+    ports = tuple(free_ports(3))
+    frame = [np.random.default_rng(0).integers(0, 256, (48, 64), np.uint8)]
+    report: dict[str, object] = {}
+    server = start_local_triton(Path(repo), env, log, ports=ports)  # type: ignore[arg-type]
+    from grace_edge.runtime import Detector
+
+    detectors = {s: Detector.open(f"{u}/fake", conf=0.25) for s, u in
+                 (("grpc", server.grpc_url), ("http", server.http_url))}
+    first = {s: d.detect_arrays(frame)[0] for s, d in detectors.items()}
+    server.stop()
+    server = start_local_triton(Path(repo), env, log, ports=ports)  # type: ignore[arg-type]
+    try:
+        for s, d in detectors.items():
+            report[s] = bool(np.array_equal(d.detect_arrays(frame)[0], first[s])) and len(first[s]) > 0
+            d.close()
+    finally:
+        server.stop()
+    out.write_text(json.dumps(report))
+
+
 if __name__ == "__main__":
     command, out = sys.argv[1], Path(sys.argv[2])
     if command == "configs":
         parse_configs(out, sys.argv[3:])
+    elif command == "restart":
+        restart(out, sys.argv[3])
     else:
         clients(out, json.loads(Path(sys.argv[3]).read_text()))
