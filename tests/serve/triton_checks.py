@@ -82,7 +82,13 @@ def clients(out: Path, args: dict) -> None:
         t.join()
     report["seconds_8_clients"] = time.perf_counter() - t0
     report["errors"] = errors
-    m = metrics()
+    expected = len(detectors) * (len(images) + 3)
+    deadline = time.monotonic() + 10
+    while True:  # Triton updates its counters just after it answers: wait until every inference is counted
+        m = metrics()
+        if metric(m, "nv_inference_count", args["model"]) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     report["inference_count"] = metric(m, "nv_inference_count", args["model"])
     report["exec_count"] = metric(m, "nv_inference_exec_count", args["model"])
     report["version"] = detectors[0].version
