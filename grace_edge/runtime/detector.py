@@ -5,8 +5,10 @@ validate and convert the images, fill the slot's input buffer (raw pixels, or a 
 take the first ``num_detections`` rows, keep those with ``score >= conf`` and map boxes back to the image's pixels.
 
 Concurrency: the detector owns ``workers`` slots (each with its own buffers and, on TensorRT, its own execution
-context and stream). ``detect`` may be called from any number of threads (each call borrows a free slot);
-``submit`` queues work on a pool of ``workers`` threads, so up to ``workers`` batches are in flight.
+context and stream). ``detect`` may be called from any number of threads (each call borrows a free slot, in
+arrival order: see :class:`SlotPool`); ``submit`` queues work on a pool of ``workers`` threads, so up to ``workers``
+batches are in flight. On ONNX Runtime the cores are split between the workers' runs. The same class serves a model
+on a Triton server when ``open`` gets a ``grpc://`` or ``http://`` URL (grace_edge.serve.remote).
 """
 
 from __future__ import annotations
