@@ -27,7 +27,7 @@ import numpy as np
 from grace_edge.errors import InputError
 from grace_edge.io import write_text
 from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
-from grace_edge.train import schedule
+from grace_edge.train import progress, schedule
 from grace_edge.train.ds_cbsm import DSCBSMConfig
 from grace_edge.train.protocol import PAPER_PROTOCOL, VARIANTS
 from grace_edge.ultralytics_setup import configure
@@ -96,7 +96,7 @@ def _on_train_epoch_end(trainer: "GraceTrainer") -> None:
         trainer.log_schedule(trainer.epoch)
 
 
-_CALLBACKS = {"on_train_epoch_start": _on_train_epoch_start, "on_train_epoch_end": _on_train_epoch_end}
+_CALLBACKS = [("on_train_epoch_start", _on_train_epoch_start), ("on_train_epoch_end", _on_train_epoch_end), *progress.CALLBACKS.items()]
 
 
 class GraceTrainer(DetectionTrainer):
@@ -110,7 +110,7 @@ class GraceTrainer(DetectionTrainer):
         self._options = options
         self.ds_cbsm: DSCBSM | None = None
         self._schedule_rows: list[dict[str, Any]] = []
-        for event, fn in _CALLBACKS.items():
+        for event, fn in _CALLBACKS:
             if fn not in self.callbacks[event]:  # a DDP worker receives them already in _callbacks
                 self.add_callback(event, fn)
         if options is not None:  # build now, so that a DDP launch pickles the built model with its options
