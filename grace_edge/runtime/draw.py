@@ -17,18 +17,37 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     return PALETTE[class_id % len(PALETTE)]
 
 
-def draw_detections(image: np.ndarray, detections: Sequence[Detection], thickness: int = 1) -> np.ndarray:
-    """A BGR copy of ``image`` (gray or BGR uint8) with a box and ``name score`` label per detection."""
+def _text_color(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black on light label backgrounds, white on dark ones (white on bright green or yellow cannot be read)."""
+    b, g, r = color
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def draw_detections(image: np.ndarray, detections: Sequence[Detection], thickness: int | None = None,
+                    min_side: int = 0) -> np.ndarray:
+    """A BGR copy of ``image`` (gray or BGR uint8) with a box and ``name score`` label per detection.
+
+    ``min_side`` > 0 enlarges a smaller image by a whole factor (nearest neighbour: pixels stay as they were) until
+    its short side reaches it, so that labels on a 200x200 NEU-DET image stay readable; boxes scale with it.
+    """
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 or image.shape[2] == 1 else image.copy()
-    scale = max(0.3, min(canvas.shape[:2]) / 600)
+    k = max(1, -(-min_side // max(1, min(canvas.shape[:2])))) if min_side > 0 else 1
+    if k > 1:
+        canvas = cv2.resize(canvas, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
+    short = min(canvas.shape[:2])
+    scale = max(0.35, short / 1200)
+    thickness = thickness or max(1, round(short / 300))
+    text_thickness = max(1, round(scale * 1.5))
     for d in detections:
         color = class_color(d.class_id)
-        p1 = (int(round(d.x1)), int(round(d.y1)))
-        p2 = (int(round(d.x2)), int(round(d.y2)))
+        p1 = (int(round(d.x1 * k)), int(round(d.y1 * k)))
+        p2 = (int(round(d.x2 * k)), int(round(d.y2 * k)))
         cv2.rectangle(canvas, p1, p2, color, thickness, cv2.LINE_AA)
         label = f"{d.class_name} {d.score:.2f}"
-        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, text_thickness)
+        left = max(0, min(p1[0], canvas.shape[1] - w))  # keep the label inside the image at the right edge
         top = p1[1] - h - base if p1[1] - h - base >= 0 else p1[1]  # inside the box when it touches the top edge
-        cv2.rectangle(canvas, (p1[0], top), (p1[0] + w, top + h + base), color, -1)
-        cv2.putText(canvas, label, (p1[0], top + h), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (left, top), (left + w, top + h + base), color, -1)
+        cv2.putText(canvas, label, (left, top + h), cv2.FONT_HERSHEY_SIMPLEX, scale, _text_color(color), text_thickness,
+                    cv2.LINE_AA)
     return canvas
