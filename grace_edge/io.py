@@ -43,3 +43,15 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically and return the path."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def fresh_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` if nothing is there yet, else the first free ``<stem>-2<suffix>``, ``-3``, ...: a command's default
+    output never overwrites an earlier run's (files and folders alike)."""
+    path = Path(path)
+    n = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate

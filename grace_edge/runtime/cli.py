@@ -32,8 +32,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_alias(p, "--model", "artifact_alias", "write 'grace-edge predict ARTIFACT SOURCE' instead", metavar="ARTIFACT")
     p.add_argument("--conf", type=float, default=0.25,
                    help="keep detections with at least this score, 0-1 (default 0.25)")
-    p.add_argument("--out", default="runs/predict", metavar="DIR",
-                   help="folder for the drawn images and JSON files (default runs/predict)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for the drawn images and JSON files (default runs/predict/<model name>, or <model "
+                        "name>-2, -3, ... so that an earlier run is kept)")
     p.add_argument("--save-json", action="store_true",
                    help="also write <image>.json with the boxes, scores and class names of each image")
     p.add_argument("--no-draw", action="store_true", help="do not write images with boxes drawn")
@@ -41,6 +42,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop a video or camera after N frames (a camera otherwise runs until Ctrl+C)")
     p.set_defaults(func=run_predict)
+
+
+DRAW_MIN_SIDE = 600  # NEU-DET's 200x200 images are drawn 3x larger: labels stay readable
 
 
 def _output_stem(name: str, used: set[str]) -> str:
@@ -67,7 +71,7 @@ def run_predict(args: argparse.Namespace) -> int:
     import cv2
 
     from grace_edge.errors import InputError
-    from grace_edge.io import write_bytes, write_json
+    from grace_edge.io import fresh_path, write_bytes, write_json
     from grace_edge.runtime.detector import Detector
     from grace_edge.runtime.draw import draw_detections
     from grace_edge.runtime.sources import describe, folder_images, iter_frames
@@ -76,7 +80,7 @@ def run_predict(args: argparse.Namespace) -> int:
     kind = describe(args.source)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames} must be at least 1")
-    out = Path(args.out)
+    out = Path(args.out) if args.out else fresh_path(Path("runs") / "predict" / Path(args.model).stem)
     if kind == "folder":
         images, others = folder_images(Path(args.source))
         if others:
@@ -104,7 +108,7 @@ def run_predict(args: argparse.Namespace) -> int:
             detections_total += len(found)
             stem = _output_stem(frame.name, used)
             if not args.no_draw:
-                ok, encoded = cv2.imencode(".jpg", draw_detections(frame.image, found))
+                ok, encoded = cv2.imencode(".jpg", draw_detections(frame.image, found, min_side=DRAW_MIN_SIDE))
                 if not ok:
                     raise InputError(f"{frame.name}: OpenCV could not encode the drawn image")
                 write_bytes(out / f"{stem}.jpg", encoded.tobytes())

@@ -91,6 +91,13 @@ def _options(args: argparse.Namespace, variant: str):
 def run_train(args: argparse.Namespace) -> int:
     from grace_edge.train.trainer import train
 
+    from grace_edge.errors import InputError
+
+    run_dir = Path(args.project) / args.name if args.name else None
+    if run_dir is not None and run_dir.exists() and not args.exist_ok:
+        # Ultralytics would train into NAME2 while later commands (build, val) still read NAME's old weights.
+        raise InputError(f"--name {args.name}: {run_dir} already holds a run; pass --exist-ok to train it again "
+                         "(its weights are replaced) or choose another --name")
     trainer = train(args.data, _options(args, args.variant), **_overrides(args, args.project, args.name or f"{args.model}-{args.variant}"))
     print(f"best weights: {trainer.best}")
     return 0
@@ -125,7 +132,7 @@ def ablation_table(rows: list[dict[str, Any]]) -> str:
     """The paper's Table 2 layout, from measured rows."""
     labels = {"baseline": "Baseline", "ds-cbsm": "+DS-CBSM++", "lite-fen": "+Lite-FEN", "grace": "GRACE"}
     yes = lambda b: "yes" if b else "no"  # noqa: E731
-    num = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    num = lambda v: "n/a" if v is None else f"{100 * v:.2f}"  # noqa: E731  points, as the paper's Table 2
     lines = ["| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(

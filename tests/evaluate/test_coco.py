@@ -47,6 +47,9 @@ def test_shifted_box_counts_only_at_iou_thresholds_it_reaches() -> None:
     assert r.map50 == pytest.approx(1.0)
     assert r.map75 == pytest.approx(0.0)
     assert r.map50_95 == pytest.approx(0.4)
+    all_row = r.table().splitlines()[1].split()
+    assert all_row[:4] == ["all", "1", "40.00", "100.00"]  # printed in points, as the gate and training print mAP
+    assert "(points, 0-100)" in r.table().splitlines()[0]
 
 
 def test_class_without_ground_truth_is_none_and_left_out_of_the_mean() -> None:

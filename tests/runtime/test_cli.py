@@ -47,7 +47,7 @@ def test_folder_with_a_corrupt_file_is_reported_counted_and_the_rest_saved(
     assert record["width"] == 200 and len(record["detections"]) == VALID == len(expected)
     assert record["detections"][0]["class_name"] == "crazing"
     np.testing.assert_allclose([d["x1"] for d in record["detections"]], expected[:, 0], atol=1e-3)
-    assert cv2.imread(str(out / "crazing_1.jpg")).shape == (200, 200, 3)
+    assert cv2.imread(str(out / "crazing_1.jpg")).shape == (600, 600, 3)  # drawn 3x: readable labels
 
 
 def test_video_source_with_frame_limit_and_no_draw(tmp_path: Path, model_200: Path,
@@ -80,3 +80,26 @@ def test_draw_handles_gray_and_boxes_at_the_edge() -> None:
     dets = [Detection(0, 0, 50, 40, 0.9, 0, "crazing"), Detection(60, 50, 119, 99, 0.5, 7, "other")]
     canvas = draw_detections(gray, dets)
     assert canvas.shape == (100, 120, 3) and canvas.any() and not gray.any()  # a copy, drawn on
+
+
+def test_draw_enlarges_small_images_by_a_whole_factor_and_keeps_labels_inside() -> None:
+    gray = np.full((200, 200), 128, np.uint8)
+    det = Detection(150, 0, 199, 60, 0.41, 4, "rolled-in_scale")  # label wider than the space right of x1
+    canvas = draw_detections(gray, [det], min_side=600)
+    assert canvas.shape == (600, 600, 3)
+    assert (canvas[300:, :450] == 128).all()  # nothing drawn away from the box: it scaled 3x with the image
+    assert (canvas[:, 599] != 128).any()  # the label band reaches the right edge instead of being cut off
+    assert draw_detections(gray, [det]).shape == (200, 200, 3)  # min_side 0: the image's own size
+
+
+def test_default_output_keeps_each_run(tmp_path: Path, model_200: Path, neu_det: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    image = str(neu_det / "IMAGES" / "crazing_1.jpg")
+    for _ in range(2):
+        assert main(["predict", image, "--model", str(model_200)]) == 0
+    out = capsys.readouterr().out
+    runs = tmp_path / "runs" / "predict"
+    assert sorted(p.name for p in runs.iterdir()) == ["fake200", "fake200-2"]
+    assert f"results in {Path('runs/predict/fake200-2')}" in out
+    assert (runs / "fake200" / "crazing_1.jpg").is_file() and (runs / "fake200-2" / "crazing_1.jpg").is_file()

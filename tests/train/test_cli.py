@@ -62,8 +62,8 @@ def test_ablate_writes_table_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         ("baseline", False, False, 22), ("ds-cbsm", True, False, 33), ("lite-fen", False, True, 44), ("grace", True, True, 55)]
     table = (tmp_path / "ablation" / "ablation.md").read_text().splitlines()
     assert table[0] == "| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |"
-    assert table[2] == "| Baseline | no | no | 0.000 M | 0.1000 | 0.2000 | 0.5000 | 0.2500 | 0.3333 |"
-    assert table[5].startswith("| GRACE | yes | yes | 0.000 M | 0.4000 | 0.8000 |")
+    assert table[2] == "| Baseline | no | no | 0.000 M | 10.00 | 20.00 | 50.00 | 25.00 | 33.33 |"
+    assert table[5].startswith("| GRACE | yes | yes | 0.000 M | 40.00 | 80.00 |")
 
 
 def test_train_rejects_missing_data_yaml(tmp_path: Path):
@@ -72,3 +72,20 @@ def test_train_rejects_missing_data_yaml(tmp_path: Path):
     args = _parser().parse_args(["train", "--data", str(tmp_path / "nope.yaml"), "--project", str(tmp_path)])
     with pytest.raises(InputError, match="not a data YAML"):
         args.func(args)
+
+
+def test_an_explicit_name_is_never_silently_renamed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import grace_edge.train.trainer as trainer_mod
+    from grace_edge.errors import InputError
+
+    names = []
+    monkeypatch.setattr(trainer_mod, "train", lambda data, options, **o: names.append(o["name"]) or SimpleNamespace(best="b.pt"))
+    (tmp_path / "demo").mkdir()
+    args = _parser().parse_args(["train", "--data", "d.yaml", "--project", str(tmp_path), "--name", "demo"])
+    with pytest.raises(InputError, match="already holds a run; pass --exist-ok"):
+        args.func(args)
+    assert names == []
+    for extra in (["--name", "demo", "--exist-ok"], ["--name", "new"], []):  # explicit re-run, new name, default name
+        args = _parser().parse_args(["train", "--data", "d.yaml", "--project", str(tmp_path), *extra])
+        assert args.func(args) == 0
+    assert names == ["demo", "new", "grace-s-grace"]
