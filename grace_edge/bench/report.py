@@ -128,35 +128,81 @@ def compare_markdown(compare: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def write_plot(result: Mapping[str, Any], path: str | Path) -> Path:
-    """PNG: end-to-end percentiles per batch (left) and the per-stage p50 per batch, stacked (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display on a line box or CI
-    import matplotlib.pyplot as plt
+def _plot_end_to_end(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     import numpy as np
 
-    rows = result["results"]
-    labels = [str(r["batch"]) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     x = np.arange(len(rows))
     keys = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
-        ax1.bar(x + (i - 1.5) * width, [r["end_to_end"][key] for r in rows], width, label=key.replace("_ms", ""))
-    ax1.set(xticks=x, xticklabels=labels, xlabel="batch", ylabel="ms per detect call", title="End to end latency")
-    ax1.legend()
-    stage_names = list(dict.fromkeys(s for r in rows for s in r.get("stages", {})))
-    bottom = np.zeros(len(rows))
-    for name in stage_names:
-        values = np.array([r.get("stages", {}).get(name, {}).get("p50_ms", 0.0) for r in rows])
-        ax2.bar(x, values, 0.6, bottom=bottom, label=name)
-        bottom += values
-    ax2.set(xticks=x, xticklabels=labels, xlabel="batch", ylabel="ms (p50 per stage, stacked)", title="Stages")
-    if stage_names:
-        ax2.legend()
+        ax.bar(x + (i - 1.5) * width, [r["end_to_end"][key] for r in rows], width, label=key.replace("_ms", ""))
+    ax.set(xticks=x, xticklabels=[str(r["batch"]) for r in rows], xlabel="batch", ylabel="ms per detect call",
+           title="End to end latency")
+    ax.set_ylim(top=1.25 * max(r["end_to_end"]["p99_ms"] for r in rows))  # headroom: the legend sits above the bars
+    ax.legend(fontsize=8, ncols=len(keys), loc="upper center")
+
+
+def _plot_compare(ax: Any, compare: Mapping[str, Any]) -> None:
+    """One bar per runner (p50) with a whisker to p95, the value written on each, the speed ratio in the title."""
+    names = list(compare["runners"])
+    p50 = [compare["runners"][n]["end_to_end"]["p50_ms"] for n in names]
+    p95 = [compare["runners"][n]["end_to_end"]["p95_ms"] for n in names]
+    bars = ax.bar(names, p50, 0.6, color=["tab:blue", "tab:gray", "tab:olive"][: len(names)],
+                  yerr=[[0] * len(names), [max(0.0, b - a) for a, b in zip(p50, p95)]], capsize=6)
+    ax.bar_label(bars, labels=[f"{v:.1f} ms" for v in p50], label_type="center", color="white", fontsize=9)
+    ratio = "".join(f"\n{n}: {times(r.get('speedup_p50'))} as fast at p50" for n, r in (compare.get("ratios") or {}).items())
+    ax.set(ylabel="ms per image (p50, whisker p95)", title=f"Side by side, batch {compare.get('batch', 1)}{ratio}")
+    ax.tick_params(axis="x", labelsize=8)
+
+
+def _plot_stages(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Horizontal bars: one row per stage (in pipeline order), one bar per batch size, each labelled in ms."""
+    import numpy as np
+
+    staged = [r for r in rows if r.get("stages")]
+    names = list(dict.fromkeys(s for r in staged for s in r["stages"]))
+    if not names:
+        ax.text(0.5, 0.5, "no per-stage profile\n(--stage-iters 0)", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    y = np.arange(len(names))
+    height = 0.8 / len(staged)
+    for i, r in enumerate(staged):
+        values = [r["stages"].get(n, {}).get("p50_ms", 0.0) for n in names]
+        bars = ax.barh(y + (i - (len(staged) - 1) / 2) * height, values, height, label=f"batch {r['batch']}")
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=7)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()  # pipeline order top to bottom
+    ax.margins(x=0.25)  # room for the value labels
+    ax.set(xlabel="ms per call (p50)", title="Per stage (Detector.profile)")
+    if len(staged) > 1:
+        ax.legend(fontsize=8, loc="lower right")
+
+
+def plot_figure(result: Mapping[str, Any]) -> Any:
+    """The figure: end-to-end percentiles per batch; with --compare, the runners side by side; per-stage p50."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on a line box or CI
+    import matplotlib.pyplot as plt
+
+    compare = result.get("compare")
+    panels = 3 if compare else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6))
+    _plot_end_to_end(axes[0], result["results"])
+    if compare:
+        _plot_compare(axes[1], compare)
+    _plot_stages(axes[-1], result["results"])
     fig.suptitle(f"{Path(str(result['artifact'].get('path', ''))).name} ({result['artifact'].get('backend')})")
     fig.tight_layout()
+    return fig
+
+
+def write_plot(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Write :func:`plot_figure` as a PNG, atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(result)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

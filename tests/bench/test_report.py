@@ -90,3 +90,18 @@ def test_markdown_without_stages_or_compare() -> None:
         row.pop("stages")
     md = report.to_markdown(result)
     assert "Stages" not in md and "Side by side" not in md and "| 2 |" in md
+
+
+def test_plot_shows_the_compare_peer_and_every_stage_by_name() -> None:
+    import matplotlib.pyplot as plt
+
+    fig = report.plot_figure(make_result())
+    end_to_end, side_by_side, stages = fig.axes
+    assert [t.get_text() for t in side_by_side.get_xticklabels()] == ["grace-edge", "ultralytics"]
+    assert "3.00x as fast at p50" in side_by_side.get_title()
+    assert [t.get_text() for t in stages.get_yticklabels()] == list(latency.STAGES)  # one row per stage, named
+    assert len(stages.containers) == 2  # one bar group per batch size
+    plt.close(fig)
+    fig = report.plot_figure(make_result(with_compare=False))
+    assert len(fig.axes) == 2
+    plt.close(fig)
