@@ -63,7 +63,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def test_runtime_requirements_have_no_training_packages() -> None:
     names = {Requirement(r).name for r in runtime_requirements()}
-    assert names == {"numpy", "onnxruntime", "onnx", "opencv-python-headless", "pyyaml"}
+    assert names == {"numpy", "onnxruntime", "onnx", "opencv-python", "pyyaml"}  # the OpenCV [train] brings too
 
 
 def test_lean_venv_predicts_without_torch(tmp_path: Path) -> None:
