@@ -80,7 +80,7 @@ def run_predict(args: argparse.Namespace) -> int:
     kind = describe(args.source)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames} must be at least 1")
-    out = Path(args.out) if args.out else fresh_path(Path("runs") / "predict" / Path(args.model).stem)
+    out = Path(args.out) if args.out else fresh_path(Path("runs") / "predict" / Path(args.artifact).stem)
     if kind == "folder":
         images, others = folder_images(Path(args.source))
         if others:

@@ -89,9 +89,8 @@ def _options(args: argparse.Namespace, variant: str):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from grace_edge.train.trainer import train
-
     from grace_edge.errors import InputError
+    from grace_edge.train.trainer import train
 
     run_dir = Path(args.project) / args.name if args.name else None
     if run_dir is not None and run_dir.exists() and not args.exist_ok:

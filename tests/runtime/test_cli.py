@@ -97,7 +97,7 @@ def test_default_output_keeps_each_run(tmp_path: Path, model_200: Path, neu_det:
     monkeypatch.chdir(tmp_path)
     image = str(neu_det / "IMAGES" / "crazing_1.jpg")
     for _ in range(2):
-        assert main(["predict", image, "--model", str(model_200)]) == 0
+        assert main(["predict", str(model_200), image]) == 0
     out = capsys.readouterr().out
     runs = tmp_path / "runs" / "predict"
     assert sorted(p.name for p in runs.iterdir()) == ["fake200", "fake200-2"]
