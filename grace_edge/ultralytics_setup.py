@@ -5,7 +5,8 @@ Call :func:`configure` before importing anything from ``ultralytics``. It makes 
 - keep its settings in a grace-edge config dir instead of the user's global one;
 - find a font locally (matplotlib's DejaVu Sans, copied in as ``Arial.ttf``) instead of fetching Arial.ttf;
 - report to no hub or tracker (sync and every integration off);
-- use every CPU core for torch (Ultralytics resets CPU training to ``cpu_count - 1`` threads, 1 on a 2-core box).
+- use every CPU core for torch, or ``OMP_NUM_THREADS`` if set (Ultralytics resets CPU training to ``cpu_count - 1``
+  threads, 1 on a 2-core box).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _INTEGRATIONS_OFF = {
     "openvino_msg": False,
 }
 _configured = False
+# The user's OMP_NUM_THREADS, read before Ultralytics is imported: Ultralytics sets it to cpu_count - 1 on import.
+_USER_THREADS = os.environ.get("OMP_NUM_THREADS", "")
 
 
 def config_dir() -> Path:
@@ -74,7 +77,10 @@ def configure(threads: int | None = None) -> None:
     import torch
     from ultralytics.utils import torch_utils
 
-    n = threads or os.cpu_count() or 1
+    # OMP_NUM_THREADS, when set, wins over "all cores": on a shared machine two threads that wait on each other's
+    # time slices do less work than one (a CPU training epoch cost several times its CPU time at load 24).
+    env = _USER_THREADS
+    n = threads or (int(env) if env.isdigit() and int(env) > 0 else 0) or os.cpu_count() or 1
     # Ultralytics' select_device() calls torch.set_num_threads(NUM_THREADS) for CPU runs: raise its value too.
     torch_utils.NUM_THREADS = n
     torch.set_num_threads(n)

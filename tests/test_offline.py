@@ -62,10 +62,18 @@ def test_configure_sets_offline_environment(tmp_path: Path) -> None:
         " torch.get_num_threads() == os.cpu_count(), check_font('Arial.ttf') is not None,"
         " str(USER_CONFIG_DIR).startswith(os.environ['GRACE_EDGE_HOME']))"
     )
-    env = _fresh_env(tmp_path)
+    env = {k: v for k, v in _fresh_env(tmp_path).items() if k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-7:] == ["true", "false", "False", "False", "True", "True", "True"]
+
+
+def test_omp_num_threads_wins_over_all_cores(tmp_path: Path) -> None:
+    code = "from grace_edge.ultralytics_setup import configure; configure(); import torch; print(torch.get_num_threads())"
+    env = {**_fresh_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "1"
 
 
 @pytest.mark.slow

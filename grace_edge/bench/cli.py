@@ -34,8 +34,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--num-images", type=int, default=D.num_images, metavar="N",
                    help="how many images to load, spread evenly over the folder (0 = all; default %(default)s)")
     p.add_argument("--batch", default=D.batch, metavar="LIST",
-                   help="comma-separated batch sizes to sweep; sizes above the artifact's max batch are skipped "
-                        "(default %(default)s)")
+                   help="comma-separated batch sizes to sweep; sizes outside the artifact's batch range are "
+                        "skipped and reported (default: those of 1,2,4,8 the artifact accepts)")
     p.add_argument("--warmup", type=int, default=D.warmup, metavar="N",
                    help="untimed calls before timing each batch size (default %(default)s)")
     p.add_argument("--iters", type=int, default=D.iters, metavar="N",
@@ -55,7 +55,8 @@ def add_commands(subparsers: Any) -> None:
                    help="also time Ultralytics' predictor (PyTorch, or its own ONNX export) on the same images, "
                         "interleaved with ours at batch 1")
     p.add_argument("--weights", metavar="W.pt", help="the .pt checkpoint the artifact was exported from (--compare)")
-    p.add_argument("--json", metavar="PATH", help="where to write the JSON (default runs/bench/<artifact>.json; "
+    p.add_argument("--json", metavar="PATH", help="where to write the JSON (default runs/bench/<artifact>.json, "
+                   "or <artifact>-2.json, -3, ... so that earlier runs are kept; "
                    "a .md report is written next to it)")
     p.add_argument("--plot", metavar="PATH", help="where to write the PNG plot (default: the JSON path with .png)")
     p.set_defaults(func=run_bench)

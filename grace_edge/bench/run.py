@@ -35,7 +35,7 @@ class BenchOptions:
     data: str | None = None
     synthetic: bool = False
     num_images: int = 100
-    batch: str = DEFAULT_BATCHES
+    batch: str | None = None  # None: those of DEFAULT_BATCHES the artifact accepts (no "skipped" noise)
     warmup: int = 20
     iters: int = 200
     duration: float | None = None
@@ -150,7 +150,7 @@ def run_compare(detector: Any, peer: Any, images: Sequence[Any], *, warmup: int,
 
 def check_args(args: BenchOptions) -> list[int]:
     """Reject bad option values before anything is loaded; returns the requested batch sizes."""
-    batches = parse_batches(args.batch)
+    batches = parse_batches(args.batch or DEFAULT_BATCHES)
     for flag, value, low in (("--workers", args.workers, 1), ("--num-images", args.num_images, 0),
                              ("--stage-iters", args.stage_iters, 0), ("--warmup", args.warmup, 0),
                              ("--iters", args.iters, 1)):
@@ -174,6 +174,8 @@ def measure(args: BenchOptions, batches: list[int], log: Callable[[str], None]) 
         images, image_info = load_bench_images(det.meta, images_dir=args.images, data_yaml=args.data,
                                                synthetic=args.synthetic, count=args.num_images)
         keep, skipped = latency.plan_batches(batches, det.meta.batch)
+        if args.batch is None:  # the default sweep is whatever the artifact accepts; only asked-for sizes are "skipped"
+            keep, skipped = keep or [int(det.meta.batch[1])], []
         if not keep:
             raise InputError(f"--batch {args.batch}: none fits {artifact}'s batch range {tuple(det.meta.batch)}")
         peer = None
@@ -244,7 +246,10 @@ def bench(options: BenchOptions, log: Callable[[str], None] = _log) -> tuple[dic
         "compare": measured["compare"],
         "notes": notes,
     }
-    json_path = Path(args.json or Path("runs") / "bench" / f"{Path(args.artifact).stem}.json")
+    from grace_edge.io import fresh_path
+
+    # A default path never overwrites an earlier run: runs/bench/<artifact>.json, then <artifact>-2.json, ...
+    json_path = Path(args.json) if args.json else fresh_path(Path("runs") / "bench" / f"{Path(args.artifact).stem}.json")
     plot: Path | None = Path(args.plot or json_path.with_suffix(".png"))
     if not args.plot and importlib.util.find_spec("matplotlib") is None:  # the lean runtime install has no plots
         log("bench: no PNG plot (matplotlib comes with pip install 'grace-edge[train]'); JSON and markdown written")

@@ -73,7 +73,9 @@ def on_fit_epoch_end(trainer: Any) -> None:
         return
     done = trainer.epoch - trainer.start_epoch + 1
     mean = (time.time() - trainer.train_time_start) / done
-    losses = trainer.label_loss_items(trainer.tloss, prefix="") if trainer.tloss is not None else {}
+    # label_loss_items names them "train/box_loss", ...: keep the part after the slash
+    items = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
+    losses = {k.rpartition("/")[2]: v for k, v in items.items()}
     metrics = dict(trainer.metrics or {})
     if MAP50_95 in metrics and (state["best"] is None or trainer.fitness >= state["best"][0]):
         state["best"] = (trainer.fitness, trainer.epoch + 1)
@@ -89,7 +91,7 @@ def on_train_end(trainer: Any) -> None:
     epochs = (state["epoch_done"] if state["epoch_done"] is not None else trainer.start_epoch - 1) - trainer.start_epoch + 1
     best = f", best epoch {state['best'][1]}" if state["best"] else ""
     _emit(f"trained {epochs} epochs in {duration(time.time() - state['start'])}{best}; "
-          f"best.pt on val: {_map_text(dict(trainer.metrics or {}))} (points)")
+          f"best.pt: {_map_text(dict(trainer.metrics or {}))} (points)")
 
 
 CALLBACKS = {

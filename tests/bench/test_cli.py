@@ -159,3 +159,21 @@ def test_no_artifact_times_the_newest_in_engines(tiny_artifacts, tmp_path: Path,
     assert main(["bench", "--synthetic", "--batch", "1", *ARGS, "--json", str(tmp_path / "b.json")]) == 0
     assert "new.onnx" in capsys.readouterr().err
     assert json.loads((tmp_path / "b.json").read_text())["artifact"]["path"].endswith("new.onnx")
+
+
+def test_default_sweep_is_what_the_artifact_accepts_and_runs_are_kept(tiny_artifacts, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from grace_edge.export.onnx_export import export_onnx
+
+    weights, _ = tiny_artifacts
+    fixed = export_onnx(weights, tmp_path / "b1.onnx", imgsz=64, simplify=False)  # batch 1 only
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["bench", str(fixed), "--synthetic", "--stage-iters", "0", *ARGS]) == 0
+    captured = capsys.readouterr()
+    assert "skipped" not in captured.err and "skipped" not in captured.out  # no noise about sizes nobody asked for
+    first, second = tmp_path / "runs" / "bench" / "b1.json", tmp_path / "runs" / "bench" / "b1-2.json"
+    assert [r["batch"] for r in json.loads(first.read_text())["results"]] == [1]
+    assert second.is_file() and second.with_suffix(".png").is_file() and first.with_suffix(".md").is_file()
+    assert f"wrote {Path('runs/bench/b1-2.json')}" in captured.out

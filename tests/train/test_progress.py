@@ -13,7 +13,7 @@ def _trainer(epochs: int = 3) -> SimpleNamespace:
     return SimpleNamespace(
         epochs=epochs, start_epoch=0, epoch=0, device="cpu", batch_size=16, save_dir="runs/train/x",
         args=SimpleNamespace(imgsz=160, patience=100), train_time_start=0.0, epoch_time=60.0, stop=False,
-        tloss=[1.0, 2.0, 3.0], label_loss_items=lambda t, prefix="": dict(zip(("box_loss", "cls_loss", "dfl_loss"), t)),
+        tloss=[1.0, 2.0, 3.0], label_loss_items=lambda t, prefix="train": dict(zip((f"{prefix}/box_loss", f"{prefix}/cls_loss", f"{prefix}/dfl_loss"), t)),
         metrics={progress.MAP50_95: 0.1234, progress.MAP50: 0.25}, fitness=0.13,
     )
 
