@@ -76,7 +76,9 @@ def on_fit_epoch_end(trainer: Any) -> None:
     # label_loss_items names them "train/box_loss", ...: keep the part after the slash
     items = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
     losses = {k.rpartition("/")[2]: v for k, v in items.items()}
-    metrics = dict(trainer.metrics or {})
+    # Ultralytics validates every epoch unless val=False, and then only the last one; fitness is None before that.
+    validated = (bool(trainer.args.val) or trainer.epoch + 1 >= trainer.epochs) and trainer.fitness is not None
+    metrics = dict(trainer.metrics or {}) if validated else {}
     if MAP50_95 in metrics and (state["best"] is None or trainer.fitness >= state["best"][0]):
         state["best"] = (trainer.fitness, trainer.epoch + 1)
     _emit(epoch_line(trainer.epoch + 1, trainer.epochs, losses, metrics, trainer.epoch_time or mean, mean))

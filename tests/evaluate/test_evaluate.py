@@ -142,7 +142,7 @@ def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, t
                     "--batch", "4", "--max-images", "6", "--f1-conf", "0", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and f"metrics written to {out}" in printed
-    assert f"{untrained_pt} (ultralytics) on split 'val'" in printed and "AP50-95" in printed and "crazing" in printed
+    assert f"{untrained_pt} (ultralytics, 64 px) on split 'val'" in printed and "AP50-95" in printed and "crazing" in printed
     saved = json.loads(out.read_text())
     assert saved["images"] == 6 and saved["settings"]["backend"] == "ultralytics" and saved["settings"]["imgsz"] == 64
     assert sum(saved["instances"].values()) == read_split(tiny_dataset, "val", max_images=6).num_instances

@@ -12,7 +12,7 @@ from grace_edge.train import progress
 def _trainer(epochs: int = 3) -> SimpleNamespace:
     return SimpleNamespace(
         epochs=epochs, start_epoch=0, epoch=0, device="cpu", batch_size=16, save_dir="runs/train/x",
-        args=SimpleNamespace(imgsz=160, patience=100), train_time_start=0.0, epoch_time=60.0, stop=False,
+        args=SimpleNamespace(imgsz=160, patience=100, val=True), train_time_start=0.0, epoch_time=60.0, stop=False,
         tloss=[1.0, 2.0, 3.0], label_loss_items=lambda t, prefix="train": dict(zip((f"{prefix}/box_loss", f"{prefix}/cls_loss", f"{prefix}/dfl_loss"), t)),
         metrics={progress.MAP50_95: 0.1234, progress.MAP50: 0.25}, fitness=0.13,
     )
@@ -46,6 +46,15 @@ def test_one_line_per_trained_epoch_and_summary(monkeypatch: pytest.MonkeyPatch,
     assert lines[1] == "epoch 1/2  loss box 1 cls 2 dfl 3  val mAP50-95 12.3 mAP50 25.0  60 s/epoch  ETA 2 min"  # mean 120 s so far
     assert lines[2].startswith("epoch 2/2 ")
     assert len(lines) == 4 and "best epoch 2" in lines[3] and "mAP50-95 20.0 mAP50 40.0 (points)" in lines[3]
+
+
+def test_val_skipped_when_ultralytics_did_not_validate(capsys: pytest.CaptureFixture):
+    t = _trainer(epochs=3)
+    t.args.val, t.fitness = False, None  # val=False: Ultralytics validates the last epoch only
+    progress.on_train_start(t)
+    progress.on_train_epoch_end(t)
+    progress.on_fit_epoch_end(t)
+    assert "val skipped" in capsys.readouterr().err
 
 
 def test_silent_off_rank_zero(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
