@@ -125,10 +125,10 @@ def rounds_to_converge(outputs, nc: int, conf: float, iou: float, topk: int, img
         for pred, _ in outputs.values():
             boxes, scores, classes, _ = post.candidates(pred)
             n = int((scores >= conf).sum())  # below the floor nothing is reported, so nothing there matters
-            suppress = suppression_matrix(boxes[:, :n], classes[:, :n], float(imgsz))  # candidates in rank order
+            suppress = suppression_matrix(boxes[:, :n], classes[:, :n], iou, float(imgsz))  # candidates in rank order
             keep = torch.ones_like(scores[:, :n])
             for r in range(1, MAX_ROUNDS + 2):
-                keep, previous = cluster_nms_round(suppress, keep, iou), keep
+                keep, previous = cluster_nms_round(suppress, keep), keep
                 if torch.equal(keep, previous):  # round r changed nothing: r - 1 rounds reached the fixed point
                     break
             rounds.append(r - 1)

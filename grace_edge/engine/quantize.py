@@ -151,7 +151,7 @@ def quantize_int8(
 
 def _calibrate(
     model: onnx.ModelProto, meta: ArtifactMeta, images: list[Path], method: str, head_outputs: frozenset[str],
-    cache: Path,
+    cache: Path, op_types: Sequence[str] = INT8_OP_TYPES, symmetric: bool = True,
 ) -> None:
     """Collect the tensor ranges on the graph cut after the head's last convolutions; save them to ``cache``.
 
@@ -165,11 +165,11 @@ def _calibrate(
     input_name = model.graph.input[0].name
     stops = sorted(o for n in model.graph.node if n.name in head_outputs for o in n.output)
     reader = CalibrationReader(images, meta, input_name, graph_batch(model))
-    options = {"symmetric": True, "percentile": PERCENTILE}
+    options = {"symmetric": symmetric, "percentile": PERCENTILE}
     with tempfile.TemporaryDirectory(prefix="grace-calib-") as tmp:
         body = Path(tmp) / "body.onnx"
         onnx.save(Extractor(model).extract_model([input_name], stops), str(body))
-        calibrator = create_calibrator(body, list(INT8_OP_TYPES), str(Path(tmp) / "augmented.onnx"),
+        calibrator = create_calibrator(body, list(op_types), str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=_method(method), extra_options=options)
         if method == "percentile":
             calibrator.collector = _zero_anchored_collector(calibrator)

@@ -26,7 +26,13 @@ from grace_edge.artifact import (
 from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.export.fuse import fuse_for_inference
-from grace_edge.export.postprocess import DEFAULT_NMS_ITERS, DEFAULT_TOPK, TRT_TOPK_MAX, InGraphPostprocess
+from grace_edge.export.postprocess import (
+    DEFAULT_NMS_ITERS,
+    DEFAULT_TOPK,
+    TRT_TOPK_MAX,
+    DFLExpectation,
+    InGraphPostprocess,
+)
 from grace_edge.export.preprocess import BoxesToSource, Letterbox, RawPreprocess
 from grace_edge.io import atomic_path
 
@@ -84,11 +90,13 @@ def check_raw_input(raw: tuple[int, int, int], label: str = "raw_input") -> None
 
 
 def prepare_model(model: nn.Module) -> nn.Module:
-    """A fused, eval-mode copy whose Detect head returns decoded xyxy boxes + class probabilities [B, 4 + nc, A]."""
+    """A fused, eval-mode copy whose Detect head returns decoded xyxy boxes + class probabilities [B, 4 + nc, A]
+    (DFL decoded by :class:`DFLExpectation`)."""
     from grace_edge.ultralytics_setup import configure
 
     configure()
     from ultralytics.nn.modules import C2f, Detect
+    from ultralytics.nn.modules.block import DFL
 
     model = fuse_for_inference(model)
     heads = [m for m in model.modules() if isinstance(m, Detect)]
@@ -98,6 +106,8 @@ def prepare_model(model: nn.Module) -> nn.Module:
     if head.end2end:
         raise InputError("export expects a one-to-many (NMS) head; this model is end-to-end (NMS-free)")
     head.export, head.format, head.dynamic, head.xyxy, head.shape = True, "onnx", False, True, None
+    if isinstance(head.dfl, DFL):  # same decode without Softmax(axis=1), slow on CPU (see DFLExpectation)
+        head.dfl = DFLExpectation(head.dfl.c1)
     for m in model.modules():
         if isinstance(m, C2f):
             m.forward = m.forward_split  # Slice instead of Split + chunk, as Ultralytics' own exporter does

@@ -1,8 +1,9 @@
-"""In-graph postprocessing: class-aware top-K candidates, then Cluster-NMS, then the top ``max_det`` kept rows.
+"""In-graph decode and postprocessing: the DFL box decode (:class:`DFLExpectation`), class-aware top-K candidates,
+Cluster-NMS, then the top ``max_det`` kept rows.
 
-Everything has a static shape and uses standard ONNX ops only (TopK, GatherElements, MatMul-free elementwise math,
-ReduceMax), with no NonMaxSuppression, NonZero, Loop or If, so TensorRT 10.3 and 11.x build it and a CUDA graph
-can capture it.
+Everything has a static shape and uses standard ONNX ops only (TopK, GatherElements, MatMul, elementwise math,
+ReduceMax/ReduceSum), with no NonMaxSuppression, NonZero, Loop or If, so TensorRT 10.3 and 11.x build it and a CUDA
+graph can capture it.
 
 Cluster-NMS (Zheng et al., "Enhancing Geometric Factors in Model Learning and Inference for Object Detection and
 Instance Segmentation", 2021) starts from Fast-NMS (every higher-scored box suppresses) and repeats it with only the
@@ -43,7 +44,8 @@ def pairwise_iou(boxes: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
 def outranks(scores: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """[B, K, K] bool: candidate i outranks j (higher score; on a tie, lower flat index, as ONNX TopK orders them).
 
-    Computed from the data rather than as a constant K x K upper-triangle, which would add K*K*4 bytes to the file.
+    Computed from the data rather than as a constant K x K upper-triangle, which would add K*K bytes to the file,
+    and so that the rank does not depend on how a runtime's TopK orders ties.
     """
     higher = scores[:, :, None] > scores[:, None, :]
     tie = (scores[:, :, None] == scores[:, None, :]) & (index[:, :, None] < index[:, None, :])
@@ -53,13 +55,15 @@ def outranks(scores: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def suppression_matrix(
     boxes: torch.Tensor,
     classes: torch.Tensor,
+    iou_thres: float,
     box_scale: float = 1.0,
     scores: torch.Tensor | None = None,
     index: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[B, i, j]: IoU of box i with box j where i outranks j within the same class, else 0.
+    """[B, i, j] float 0/1: 1 where box i may suppress box j (i outranks j, same class, IoU > ``iou_thres``).
 
     Rank: by ``scores`` then ``index`` (see :func:`outranks`) when given, else the boxes' order (first is best).
+    Computed once per image; every Cluster-NMS round then only reads it (see :func:`cluster_nms_round`).
     """
     iou = pairwise_iou(boxes / box_scale)
     if scores is None or index is None:
@@ -67,14 +71,19 @@ def suppression_matrix(
         higher_first = (order[:, None] < order[None, :])[None]
     else:
         higher_first = outranks(scores, index)
-    mask = (classes[:, :, None] == classes[:, None, :]) & higher_first
-    return iou * mask.to(iou.dtype)
+    mask = (classes[:, :, None] == classes[:, None, :]) & higher_first & (iou > iou_thres)
+    return mask.to(boxes.dtype)
 
 
-def cluster_nms_round(suppress: torch.Tensor, keep: torch.Tensor, iou_thres: float) -> torch.Tensor:
-    """One Cluster-NMS round: a box stays if no kept box that outranks it overlaps it more than ``iou_thres``."""
-    worst = (suppress * keep[:, :, None]).amax(dim=1)
-    return (worst <= iou_thres).to(suppress.dtype)
+def cluster_nms_round(suppress: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """One Cluster-NMS round: a box stays if no kept box may suppress it (``suppress`` from :func:`suppression_matrix`).
+
+    ``keep @ suppress`` counts, per box, the kept boxes that suppress it: one [1, K] x [K, K] MatMul per image
+    instead of a K x K product and max per round. The counts are small integers (<= K <= 3840), exact in float32
+    (and float16), so the test ``count < 0.5`` is exactly "no kept suppressor", as in the max-IoU formulation.
+    """
+    count = torch.matmul(keep[:, None, :], suppress)[:, 0]
+    return (count < 0.5).to(suppress.dtype)
 
 
 def cluster_nms_keep(
@@ -91,11 +100,34 @@ def cluster_nms_keep(
     ``boxes`` [B, K, 4] xyxy, ``classes`` [B, K]; ranking as in :func:`suppression_matrix`. Equals greedy NMS once
     ``iters`` reaches the longest suppression chain among the K boxes.
     """
-    suppress = suppression_matrix(boxes, classes, box_scale, scores, index)
+    suppress = suppression_matrix(boxes, classes, iou_thres, box_scale, scores, index)
     keep = torch.ones_like(boxes[..., 0])
     for _ in range(iters):
-        keep = cluster_nms_round(suppress, keep, iou_thres)
+        keep = cluster_nms_round(suppress, keep)
     return keep
+
+
+class DFLExpectation(nn.Module):
+    """Ultralytics' DFL decode (expected distance under a softmax over ``c1`` bins) without Softmax(axis=1).
+
+    Ultralytics writes it as Reshape -> Transpose -> Softmax(axis=1) -> a fixed 1x1 convolution with weights
+    0..c1-1. ONNX Runtime's Softmax over a non-last axis transposes internally and was ~5 ms of a ~55 ms CPU run;
+    here it is ``sum(e * bin) / sum(e)`` with ``e = exp(x - max(x))`` over the bin axis: elementwise ops and two
+    reductions, no transpose, no convolution (so no Q/DQ pair can land on it), and the same for TensorRT.
+    Subtracting the max keeps exp() finite for any logits; the ratio is the softmax-weighted sum, mathematically
+    equal to Ultralytics' result (float rounding differs by ~1e-6 of a bin).
+    """
+
+    def __init__(self, c1: int = 16) -> None:
+        super().__init__()
+        self.c1 = c1
+        self.register_buffer("bins", torch.arange(c1, dtype=torch.float32).view(1, 1, c1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, a = x.shape  # [B, 4 * c1, A] -> [B, 4, A]
+        x = x.view(b, 4, self.c1, a)
+        e = (x - x.amax(dim=2, keepdim=True)).exp()
+        return (e * self.bins.to(e.dtype)).sum(2) / e.sum(2)
 
 
 class InGraphPostprocess(nn.Module):

@@ -2,6 +2,11 @@
 
 One ``InferenceSession`` is shared (its ``run`` is thread-safe); each :class:`OrtSlot` owns its input and output
 buffers and an ``IOBinding`` onto them, so a call allocates nothing and several slots can run at once.
+
+``shared_cpu``: ONNX Runtime's worker threads spin (busy-wait) between the parallel parts of a run by default. On a
+machine of its own that saves a few percent; on a CPU shared with other busy processes the spinning threads take
+cores from the very threads they wait for and a run gets much slower (benchmarks/ort_spinning.py measures both).
+``shared_cpu=True`` turns spinning off, so idle threads sleep.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,19 +29,15 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, meta: ArtifactMeta, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, meta: ArtifactMeta, threads: int | None = None, shared_cpu: bool = False) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         self.meta = meta
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        self.shared_cpu = bool(shared_cpu)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(self.path), session_options(threads, self.shared_cpu),
+                                                providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types for a broken model
             raise ArtifactError(f"{self.path}: ONNX Runtime cannot load this model ({str(e).splitlines()[0]})") from None
         self.min_batch, self.max_batch = self._check_io()
@@ -71,6 +73,23 @@ class OnnxRuntimeBackend:
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
+
+
+def session_options(threads: int | None = None, shared_cpu: bool = False) -> Any:
+    """ONNX Runtime CPU session options: ``threads`` intra-op threads (default: every core), one inter-op thread,
+    sequential execution, all graph optimizations; ``shared_cpu`` turns thread spinning off (see module doc)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    spin = "0" if shared_cpu else "1"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    return options
 
 
 class OrtSlot:
