@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from grace_edge.artifact import sha256_file
 from grace_edge.errors import InputError
-from grace_edge.export.precision import find_regions, load_fp32, save_with_meta
-from grace_edge.export.quantize import (
+from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
+from grace_edge.engine.quantize import (
     CALIB_METHODS,
     PERCENTILE,
     QuantizeResult,

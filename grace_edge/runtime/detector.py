@@ -112,30 +112,55 @@ def artifact_kind(path: Path) -> str:
         return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
 
 
-def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, workers: int = 1) -> Backend:
+BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")  # auto: TensorRT for an engine, ONNX Runtime for .onnx
+
+
+def _check_backend_options(backend: str, shared_cpu: bool, inference_precision: str) -> str:
+    backend = str(backend).strip().lower()
+    if backend not in BACKENDS:
+        raise InputError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if str(inference_precision).lower() != "fp32" and backend != "openvino":
+        raise InputError(f"inference precision {inference_precision!r} is an OpenVINO hint: use it with backend "
+                         "'openvino' (ONNX Runtime and TensorRT run the precision the artifact was built with)")
+    if shared_cpu and backend == "tensorrt":
+        raise InputError("shared_cpu applies to the CPU backends (onnxruntime, openvino), not to TensorRT")
+    return backend
+
+
+def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, workers: int = 1, *,
+                 backend: str = "auto", shared_cpu: bool = False, inference_precision: str = "fp32") -> Backend:
     """The backend for the artifact at ``path`` (what Detector and Triton's python-backend model run), for
-    ``workers`` batches in flight at once."""
+    ``workers`` batches in flight at once; ``backend``/``shared_cpu``/``inference_precision`` as in
+    :meth:`Detector.open`."""
     device = str(device).strip().lower()
+    backend = _check_backend_options(backend, shared_cpu, inference_precision)
     if artifact_kind(path) == "engine":
         if device == "cpu":
             raise InputError(f"{path}: a TensorRT engine runs only on a GPU; on CPU open the .onnx it was built from")
+        if backend not in ("auto", "tensorrt"):
+            raise InputError(f"{path}: a TensorRT engine runs on backend 'tensorrt', not {backend!r}; open the .onnx "
+                             "it was built from")
         from grace_edge.runtime.cuda_context import parse_device
         from grace_edge.runtime.tensorrt_backend import TensorRTBackend
 
         index = parse_device(device)
         meta, blob = unpack_engine(path)  # header, size and hash checked before TensorRT sees the bytes
         return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=cuda_graph)
-    if device not in ("auto", "cpu"):
-        raise InputError(f"{path}: ONNX models run on ONNX Runtime's CPU backend here (device 'auto' or 'cpu'); "
-                         "for the GPU build an engine with 'grace-edge build'")
+    if device not in ("auto", "cpu") or backend == "tensorrt":
+        raise InputError(f"{path}: ONNX models run on a CPU backend here (onnxruntime or openvino, device 'auto' or "
+                         "'cpu'); for the GPU build an engine with 'grace-edge build'")
     if cuda_graph:
         raise InputError("cuda_graph=True applies to TensorRT engines only")
-    from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-
-    # ONNX Runtime's intra-op pool spins on its cores: runs in flight share the cores instead of each taking all
+    # CPU runtimes: runs in flight share the cores instead of each taking all
     # (2 runs x 2 threads on 2 cores gave 3.3 frames/s where 2 x 1 gave 4.6; benchmarks/serve_vs_embedded.py)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    return OnnxRuntimeBackend(path, read_onnx_meta(path), threads=threads)
+    if backend == "openvino":
+        from grace_edge.runtime.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(path, read_onnx_meta(path), inference_precision, threads=threads, shared_cpu=shared_cpu)
+    from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(path, read_onnx_meta(path), threads=threads, shared_cpu=shared_cpu)
 
 
 def is_server_url(path: Any) -> bool:
@@ -183,20 +208,28 @@ class Detector:
 
     @classmethod
     def open(cls, path: str | Path, *, conf: float = 0.25, device: str = "auto", workers: int = 1,
-             cuda_graph: bool = False) -> "Detector":
-        """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> ONNX Runtime
-        CPU, ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
-        ``conf`` is the deployment score threshold applied on the host; ``workers`` = batches in flight."""
+             cuda_graph: bool = False, backend: str = "auto", shared_cpu: bool = False,
+             inference_precision: str = "fp32") -> "Detector":
+        """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> a CPU backend
+        (ONNX Runtime; OpenVINO with ``backend="openvino"`` and ``inference_precision`` ``fp32`` or ``bf16``),
+        ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
+        ``shared_cpu=True``: the CPU is shared with other busy processes (CPU backends: idle threads sleep instead of
+        spinning, no thread pinning). ``conf`` is the deployment score threshold applied on the host; ``workers`` =
+        batches in flight."""
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
         if is_server_url(path):  # a Triton server instead of a local artifact
             from grace_edge.serve.remote import RemoteDetector
 
-            if str(device).strip().lower() != "auto" or cuda_graph:
-                raise InputError(f"{path}: device and cuda_graph apply to local artifacts; the server chooses its own")
+            if str(device).strip().lower() != "auto" or cuda_graph or backend != "auto" or shared_cpu \
+                    or inference_precision != "fp32":
+                raise InputError(f"{path}: device, cuda_graph, backend, shared_cpu and inference_precision apply to "
+                                 "local artifacts; the server chooses its own")
             return RemoteDetector.open(str(path), conf=conf, workers=workers)
         path = Path(path)
-        return cls._from_backend(open_backend(path, device, cuda_graph, workers), path, conf, workers)
+        opened = open_backend(path, device, cuda_graph, workers, backend=backend, shared_cpu=shared_cpu,
+                              inference_precision=inference_precision)
+        return cls._from_backend(opened, path, conf, workers)
 
     @classmethod
     def _from_backend(cls, backend: Backend, path: Any, conf: float, workers: int) -> "Detector":
@@ -217,7 +250,7 @@ class Detector:
 
     @property
     def backend(self) -> str:
-        """``"onnxruntime"`` or ``"tensorrt"``."""
+        """``"onnxruntime"``, ``"openvino"`` or ``"tensorrt"``."""
         return self._backend.name
 
     @property
