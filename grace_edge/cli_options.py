@@ -1,5 +1,6 @@
-"""Options every stage CLI spells the same way (argparse only): the positional ARTIFACT, ``--device``, and hidden
-old spellings that still work but print a one-line deprecation."""
+"""Options every stage CLI spells the same way (argparse only): the positional ARTIFACT, ``--device``, the CPU
+runtime choice (``--backend``, ``--inference-precision``, ``--shared-cpu``), and hidden old spellings that still work
+but print a one-line deprecation."""
 
 from __future__ import annotations
 
@@ -66,3 +67,23 @@ def artifact_of(args: argparse.Namespace) -> str | None:
     if artifact is None and not getattr(args, "artifact_optional", False):
         raise InputError("no ARTIFACT given: name the model file as the first argument")
     return artifact
+
+
+def add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    """The runtime choice, with one meaning in predict, val, bench and build (whose accuracy gate runs on it)."""
+    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "openvino", "tensorrt"),
+                   help="runtime for the artifact: auto (default: TensorRT for .engine, ONNX Runtime for .onnx), "
+                        "or openvino for a .onnx on an x86 CPU (pip install 'grace-edge[openvino]')")
+    p.add_argument("--inference-precision", default="fp32", choices=("fp32", "bf16"),
+                   help="OpenVINO only: compute precision hint (default fp32); bf16 needs a CPU with native BF16 "
+                        "(AVX512_BF16 or AMX) and changes the numbers, so check it with the accuracy gate")
+    p.add_argument("--shared-cpu", action="store_true",
+                   help="the CPU is shared with other busy processes: CPU runtime threads sleep when idle instead "
+                        "of spinning (ONNX Runtime) and are not pinned to cores (OpenVINO). Spinning is a little "
+                        "faster on an otherwise idle CPU and much slower on a loaded one "
+                        "(benchmarks/results/cpu_runtime.md)")
+
+
+def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Detector.open`` keyword arguments from :func:`add_runtime_flags`."""
+    return {"backend": args.backend, "inference_precision": args.inference_precision, "shared_cpu": args.shared_cpu}

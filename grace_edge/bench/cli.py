@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from grace_edge.bench.run import BenchOptions as D  # the defaults live on the options the CLI fills
-from grace_edge.cli_options import add_device
+from grace_edge.cli_options import add_device, add_runtime_flags
 
 
 def add_commands(subparsers: Any) -> None:
@@ -51,6 +51,7 @@ def add_commands(subparsers: Any) -> None:
                    help="deployment score threshold applied to detections (default %(default)s)")
     add_device(p, D.device, "'auto' (engine -> GPU, .onnx -> CPU), 'cpu', or a GPU index such as 0 or cuda:0 "
                           "(default %(default)s)")
+    add_runtime_flags(p)
     p.add_argument("--compare", choices=("ultralytics", "ultralytics-onnx"), default=None,
                    help="also time Ultralytics' predictor (PyTorch, or its own ONNX export) on the same images, "
                         "interleaved with ours at batch 1")

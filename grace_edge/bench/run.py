@@ -43,6 +43,9 @@ class BenchOptions:
     workers: int = 1
     conf: float = 0.25
     device: str = "auto"
+    backend: str = "auto"
+    inference_precision: str = "fp32"
+    shared_cpu: bool = False
     compare: str | None = None
     weights: str | None = None
     json: str | None = None
@@ -110,12 +113,16 @@ def command_line(args: BenchOptions) -> str:
     for flag, value in (("--images", args.images), ("--data", args.data), ("--batch", args.batch),
                         ("--warmup", args.warmup), ("--iters", args.iters), ("--duration", args.duration),
                         ("--stage-iters", args.stage_iters), ("--workers", args.workers), ("--conf", args.conf),
-                        ("--device", args.device), ("--num-images", args.num_images), ("--compare", args.compare),
+                        ("--device", args.device), ("--backend", args.backend),
+                        ("--inference-precision", args.inference_precision), ("--num-images", args.num_images),
+                        ("--compare", args.compare),
                         ("--weights", args.weights), ("--json", args.json), ("--plot", args.plot)):
         if value is not None:
             parts += [flag, str(value)]
     if args.synthetic:
         parts.append("--synthetic")
+    if args.shared_cpu:
+        parts.append("--shared-cpu")
     return shlex.join(parts)
 
 
@@ -126,7 +133,9 @@ def artifact_info(path: Path, detector: Any) -> dict[str, Any]:
     return {"path": str(path), "sha256": sha256_file(path), "backend": detector.backend, "model": meta.model,
             "precision": meta.precision, "imgsz": list(meta.imgsz), "input_format": meta.input_format,
             "input_shape": list(meta.input_shape), "batch": list(meta.batch), "max_det": meta.max_det,
-            "graph_conf_floor": meta.conf_thres, "iou": meta.iou_thres}
+            "graph_conf_floor": meta.conf_thres, "iou": meta.iou_thres,
+            "inference_precision": getattr(detector._backend, "precision", meta.precision),
+            "shared_cpu": bool(getattr(detector._backend, "shared_cpu", False))}
 
 
 def run_compare(detector: Any, peer: Any, images: Sequence[Any], *, warmup: int, iters: int,
@@ -170,7 +179,9 @@ def measure(args: BenchOptions, batches: list[int], log: Callable[[str], None]) 
 
     artifact = Path(args.artifact)
     with contextlib.ExitStack() as stack:
-        det = stack.enter_context(Detector.open(artifact, conf=args.conf, device=args.device, workers=args.workers))
+        det = stack.enter_context(Detector.open(artifact, conf=args.conf, device=args.device, workers=args.workers,
+                                                  backend=args.backend, shared_cpu=args.shared_cpu,
+                                                  inference_precision=args.inference_precision))
         images, image_info = load_bench_images(det.meta, images_dir=args.images, data_yaml=args.data,
                                                synthetic=args.synthetic, count=args.num_images)
         keep, skipped = latency.plan_batches(batches, det.meta.batch)

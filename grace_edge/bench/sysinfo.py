@@ -64,7 +64,8 @@ def cpu_model() -> str | None:
 
 
 # CPU features that decide ONNX Runtime's INT8/FP16 speed (x86 VNNI/AMX, Arm dot-product/int8 matmul/fp16).
-SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimddp", "i8mm", "fphp")
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
+               "asimddp", "i8mm", "fphp", "bf16")
 
 
 def cpu_features() -> list[str]:
@@ -105,7 +106,7 @@ def cpu_info() -> dict[str, Any]:
 
 def library_versions() -> dict[str, Any]:
     """Versions of the packages that decide speed; ORT's providers; torch's threads and CUDA build."""
-    info: dict[str, Any] = {name: _version(name) for name in ("numpy", "onnxruntime", "torch", "ultralytics")}
+    info: dict[str, Any] = {name: _version(name) for name in ("numpy", "onnxruntime", "openvino", "torch", "ultralytics")}
     info["onnxruntime"] = info["onnxruntime"] or _version("onnxruntime-gpu", module="onnxruntime")
     info["opencv"] = _version("opencv-python-headless", "opencv-python", module="cv2")
     info["onnxruntime_providers"] = _safe(lambda: importlib.import_module("onnxruntime").get_available_providers())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grace_edge.cli_options import add_runtime_flags, runtime_options
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 from grace_edge.engine.pipeline import BuildOptions as D  # the defaults live on the options the CLI fills
 from grace_edge.engine.pipeline import parse_batch
@@ -20,7 +21,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "Make the deployable artifact in engines/: exports the FP32 ONNX (or takes --onnx), converts it to the\n"
             "chosen precision (FP16 graph, or INT8 with Q/DQ nodes calibrated on train images), checks that its\n"
             "mAP50-95 is within --max-map-drop of FP32 on the val split, then builds a strongly typed TensorRT\n"
-            "engine for this GPU. Without TensorRT or a GPU it writes the ONNX Runtime CPU model instead and says so."
+            "engine for this GPU. Without TensorRT or a GPU it writes the ONNX Runtime CPU model instead and says so.\n"
+            "--int8 lays the Q/DQ graph out for the target and says which: TensorRT's symmetric layout for an engine,\n"
+            "the CPU layout (uint8 activations, integer kernels in ONNX Runtime/OpenVINO) for the CPU model.\n"
+            "--backend openvino [--inference-precision bf16] builds the CPU model and runs the gate on OpenVINO."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -61,6 +65,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gate", action="store_true", help="skip the accuracy gate (a warning is printed)")
     p.add_argument("--require-tensorrt", action="store_true",
                    help="fail instead of building the ONNX Runtime CPU model when TensorRT or a GPU is missing")
+    add_runtime_flags(p)
     p.add_argument("--out", type=Path, metavar="PATH", help="artifact path (default engines/<generated name>)")
     p.add_argument("--verbose", action="store_true", help="show TensorRT's builder log")
     p.set_defaults(func=run_build)
@@ -83,7 +88,7 @@ def run_build(args: argparse.Namespace) -> int:
         workspace_gib=args.workspace, dla_core=args.dla, timing_cache=args.timing_cache, data=args.data,
         calib_images=args.calib_images, calib_method=args.calib_method, max_map_drop=args.max_map_drop,
         gate=not args.no_gate, gate_images=args.gate_images, require_tensorrt=args.require_tensorrt, out=args.out,
-        verbose=args.verbose,
+        verbose=args.verbose, runtime=runtime_options(args),
     )
     build(options)
     return 0

@@ -56,14 +56,19 @@ def run_gate(
     max_map_drop: float = DEFAULT_MAX_MAP_DROP,
     max_images: int | None = None,
     evaluate_fn: Callable[..., Any] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> GateResult:
-    """Evaluate ``reference`` (FP32) and ``candidate`` on the val split of ``data_yaml`` and compare mAP50-95."""
+    """Evaluate ``reference`` (FP32) and ``candidate`` on the val split of ``data_yaml`` and compare mAP50-95.
+
+    ``runtime``: ``Detector.open`` options the candidate runs with (e.g. OpenVINO with a BF16 hint), so that the
+    gate measures what will run; the FP32 reference always runs on the default runtime."""
     if max_map_drop < 0:
         raise InputError(f"--max-map-drop must be >= 0 points, got {max_map_drop}")
     if evaluate_fn is None:
         from grace_edge.evaluate import evaluate as evaluate_fn
     ref = evaluate_fn(reference, data_yaml, split="val", conf=0.001, max_images=max_images)
-    cand = evaluate_fn(candidate, data_yaml, split="val", conf=0.001, max_images=max_images)
+    extra = {"runtime": runtime} if runtime else {}
+    cand = evaluate_fn(candidate, data_yaml, split="val", conf=0.001, max_images=max_images, **extra)
     if ref.map50_95 is None or cand.map50_95 is None:
         raise InputError(f"--data {data_yaml}: the val split has no labelled boxes, so the accuracy gate cannot measure")
     return GateResult(precision, ref.map50_95, cand.map50_95, max_map_drop, ref.images, ref.to_dict(), cand.to_dict())

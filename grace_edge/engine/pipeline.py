@@ -40,6 +40,9 @@ class BuildOptions:
     gate: bool = True
     gate_images: int | None = None
     require_tensorrt: bool = False
+    # The runtime that will run the artifact (``Detector.open`` options: backend, inference_precision, shared_cpu):
+    # picks the target (TensorRT engine or CPU model), the INT8 layout, and what the accuracy gate runs on.
+    runtime: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
     out_dir: Path = DEFAULT_OUT_DIR
     verbose: bool = False
@@ -67,9 +70,17 @@ def parse_batch(text: str) -> tuple[int, int, int]:
     return parts[0], parts[1], parts[2]
 
 
-def choose_backend(require_tensorrt: bool) -> tuple[str, Any, str]:
-    """("tensorrt", GpuInfo, "") when TensorRT and a CUDA GPU are here, else ("onnxruntime", None, reason)."""
+def choose_backend(require_tensorrt: bool, runtime: str = "auto") -> tuple[str, Any, str]:
+    """("tensorrt", GpuInfo, "") when TensorRT and a CUDA GPU are here, else ("onnxruntime", None, reason).
+
+    ``runtime`` (``--backend``): ``onnxruntime``/``openvino`` ask for the CPU model, ``tensorrt`` for an engine."""
     from grace_edge.engine.tensorrt_build import gpu_info, tensorrt_version
+
+    if runtime in ("onnxruntime", "openvino"):
+        if require_tensorrt:
+            raise InputError(f"--require-tensorrt contradicts --backend {runtime} (a CPU model)")
+        return "onnxruntime", None, f"--backend {runtime}"
+    require_tensorrt = require_tensorrt or runtime == "tensorrt"
 
     version = tensorrt_version()
     gpu = gpu_info() if version else None
@@ -87,7 +98,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
 
     o = options
     _check_options(o)
-    backend, gpu, reason = choose_backend(o.require_tensorrt)
+    backend, gpu, reason = choose_backend(o.require_tensorrt, str(o.runtime.get("backend", "auto")))
     suffix = ".engine" if backend == "tensorrt" else ".onnx"
     if o.out is not None and Path(o.out).suffix != suffix:
         raise InputError(f"--out {o.out}: this machine builds a {backend} artifact, which must end in {suffix}")
@@ -98,7 +109,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
         meta = read_onnx_meta(fp32)
         batch = _resolve_batch(o.batch, meta.batch, fp32)
         out = _output_path(o, backend, meta.model, batch, meta.imgsz[0], gpu)
-        candidate = _precision_onnx(o, fp32, work / f"{out.stem}.onnx", out.parent, log)
+        candidate = _precision_onnx(o, fp32, work / f"{out.stem}.onnx", out.parent, log, backend)
         _check_tensorrt_conformance(candidate, backend, log, notes)  # before the gate's minutes and the parser
         gate = _gate(o, fp32, candidate, log, notes)
 
@@ -124,7 +135,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
 
             ignored = [flag for flag, v in (("--workspace", o.workspace_gib), ("--dla", o.dla_core),
                                             ("--timing-cache", o.timing_cache)) if v is not None]
-            notes.append(f"{CPU_FALLBACK} ({reason})")
+            notes.append(f"built the CPU model ({reason})" if reason.startswith("--backend") else f"{CPU_FALLBACK} ({reason})")
             if ignored:
                 notes.append(f"{', '.join(ignored)} apply to TensorRT only and were not used")
             build_cpu_model(candidate, out, final)
@@ -198,8 +209,12 @@ def _output_path(o: BuildOptions, backend: str, model: str, batch: tuple[int, in
     return Path(o.out_dir) / name
 
 
-def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, log: Callable[[str], None]) -> Path:
-    """The graph in the requested precision, written to ``dest`` (FP32: ``fp32`` itself, checked)."""
+def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, log: Callable[[str], None],
+                    backend: str = "tensorrt") -> Path:
+    """The graph in the requested precision, written to ``dest`` (FP32: ``fp32`` itself, checked).
+
+    INT8 is laid out for the target: symmetric signed Q/DQ on convolution inputs for TensorRT, uint8 activations
+    with quantized convolution outputs and SiLUs for the CPU runtimes (see :mod:`grace_edge.engine.quantize_cpu`)."""
     if o.precision == "fp32":
         from grace_edge.engine.precision import load_fp32
 
@@ -213,10 +228,17 @@ def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, lo
         return path
     from grace_edge.engine.calibration import calibration_images
     from grace_edge.engine.quantize import quantize_int8
+    from grace_edge.engine.quantize_cpu import quantize_int8_cpu
 
     images = calibration_images(o.data, o.calib_images)  # type: ignore[arg-type]
+    if backend == "tensorrt":
+        quantize, layout = quantize_int8, "TensorRT layout: symmetric int8 Q/DQ on convolution inputs"
+    else:
+        quantize, layout = quantize_int8_cpu, ("CPU layout: uint8 activations, quantized convolution outputs and "
+                                               "SiLUs, run as integer kernels by ONNX Runtime and OpenVINO")
+    log(f"INT8 for {backend}: {layout}")
     log(f"calibrating INT8 ({o.calib_method}) on {len(images)} train images of {o.data}...")
-    result = quantize_int8(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir)
+    result = quantize(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir)
     log(f"made the INT8 Q/DQ graph; calibration cache {'reused' if result.cache_hit else 'written'}: {result.cache_path}")
     return result.path
 
@@ -230,6 +252,11 @@ def _check_tensorrt_conformance(onnx_path: Path, backend: str, log: Callable[[st
     from grace_edge.engine.conformance import LINES, check_file, line_for
     from grace_edge.engine.tensorrt_build import tensorrt_version
 
+    from grace_edge.artifact import read_onnx_meta
+
+    if backend != "tensorrt" and read_onnx_meta(onnx_path).source.get("int8_layout") == "cpu":
+        log("TensorRT conformance: not checked (CPU INT8 layout, for CPU runtimes; a GPU build quantizes for TensorRT)")
+        return
     lines = line_for(tensorrt_version()) if backend == "tensorrt" else LINES
     violations = check_file(onnx_path, lines)
     rules = f"TensorRT {', '.join(lines)}'s ONNX parser rules"
@@ -246,7 +273,8 @@ def _check_tensorrt_conformance(onnx_path: Path, backend: str, log: Callable[[st
 
 
 def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], None], notes: list[str]) -> Any:
-    if o.precision == "fp32":
+    hint = str(o.runtime.get("inference_precision", "fp32"))
+    if o.precision == "fp32" and hint == "fp32":
         return None
     if not o.gate:
         notes.append("WARNING: --no-gate: the accuracy of this reduced-precision build was NOT checked")
@@ -256,8 +284,10 @@ def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], Non
         return None
     from grace_edge.engine.gate import enforce, run_gate
 
-    log(f"accuracy gate: evaluating FP32 and {o.precision.upper()} on the val split of {o.data}...")
-    result = run_gate(fp32, candidate, o.data, o.precision, max_map_drop=o.max_map_drop, max_images=o.gate_images)
+    label = o.precision if o.runtime.get("backend") != "openvino" else f"{o.precision} on OpenVINO ({hint} hint)"
+    log(f"accuracy gate: evaluating FP32 and {label} on the val split of {o.data}...")
+    result = run_gate(fp32, candidate, o.data, label, max_map_drop=o.max_map_drop, max_images=o.gate_images,
+                      runtime=o.runtime or None)
     log(result.summary())
     enforce(result)
     return result

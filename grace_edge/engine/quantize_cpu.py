@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from grace_edge.artifact import sha256_file
-from grace_edge.errors import InputError
 from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
 from grace_edge.engine.quantize import (
     CALIB_METHODS,
@@ -34,6 +33,7 @@ from grace_edge.engine.quantize import (
     cache_path_for,
     calibration_key,
 )
+from grace_edge.errors import InputError
 
 if TYPE_CHECKING:
     import onnx

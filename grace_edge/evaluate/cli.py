@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_device
+from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_device, add_runtime_flags, runtime_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +39,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-images", type=int, default=None, metavar="N",
                    help="evaluate only N images, spread evenly over the split, for a quick check (default: all)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write all metrics to this JSON file")
+    add_runtime_flags(p)
     p.set_defaults(func=run_val)
 
 
@@ -49,7 +50,7 @@ def run_val(args: argparse.Namespace) -> int:
 
     result = evaluate(
         artifact_of(args), args.data, imgsz=args.imgsz, batch=args.batch, device=args.device, split=args.split,
-        conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images,
+        conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images, runtime=runtime_options(args),
     )
     print(result.table())
     for warning in result.settings.get("warnings", []):

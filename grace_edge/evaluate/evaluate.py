@@ -55,6 +55,7 @@ def evaluate(
     max_det: int = 300,
     f1_conf: float = 0.25,
     max_images: int | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Evaluate ``weights`` on ``split`` of the YOLO dataset ``data``.
 
@@ -62,6 +63,7 @@ def evaluate(
     A .onnx / .engine runs through ``grace_edge.runtime.Detector`` with ``conf`` applied on the host; its input
     size, IoU threshold, max detections and device come from the artifact itself. ``max_images`` evaluates that
     many images spread evenly over the split (a quick check); images without a label file count as background.
+    ``runtime``: extra ``Detector.open`` options for an artifact (``backend``, ``inference_precision``, ``shared_cpu``).
     """
     from grace_edge.devices import to_ultralytics
     from grace_edge.errors import InputError
@@ -75,12 +77,15 @@ def evaluate(
             f"(got batch={batch}, imgsz={imgsz}, max_det={max_det}, conf={conf}, f1_conf={f1_conf}, iou={iou})"
         )
     ds = read_split(data, split, max_images)
+    if path.suffix.lower() == ".pt" and any(v not in (None, False, "auto", "fp32") for v in (runtime or {}).values()):
+        raise InputError(f"{path}: --backend/--inference-precision/--shared-cpu apply to exported models (.onnx), "
+                         "not to a .pt checkpoint")
     if path.suffix.lower() == ".pt":
         preds, info = predict_pt(
             path, ds, imgsz=imgsz, batch=batch, device=to_ultralytics(device), conf=conf, iou=iou, max_det=max_det
         )
     else:
-        preds, info = predict_artifact(path, ds, batch=batch, conf=conf)
+        preds, info = predict_artifact(path, ds, batch=batch, conf=conf, runtime=runtime)
     settings = {"weights": str(path), "data": str(data), "split": split, **info}
     return evaluate_predictions(preds, ds, f1_conf=f1_conf, settings=settings)
 

@@ -70,16 +70,19 @@ def predict_pt(
 
 
 def predict_artifact(
-    weights: Path, split: DatasetSplit, *, batch: int, conf: float
+    weights: Path, split: DatasetSplit, *, batch: int, conf: float, runtime: dict[str, Any] | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Run an exported .onnx / .engine through the production runtime, with ``conf`` applied on the host."""
+    """Run an exported .onnx / .engine through the production runtime, with ``conf`` applied on the host
+    (``runtime``: extra ``Detector.open`` options, e.g. ``backend="openvino"``)."""
     from grace_edge.runtime import Detector
 
     preds: dict[str, np.ndarray] = {}
-    with Detector.open(weights, conf=conf) as det:
+    runtime = dict(runtime or {})
+    with Detector.open(weights, conf=conf, **runtime) as det:
         meta = det.meta
         info: dict[str, Any] = {
-            "backend": det.backend, "imgsz": list(meta.imgsz), "conf": conf, "iou": meta.iou_thres,
+            "backend": det.backend, "inference_precision": runtime.get("inference_precision", "fp32"),
+            "imgsz": list(meta.imgsz), "conf": conf, "iou": meta.iou_thres,
             "max_det": meta.max_det, "precision": meta.precision, "in_graph_conf": meta.conf_thres,
             "warnings": _check_names(list(det.names), split, weights),
         }

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grace_edge.cli_options import add_alias, add_device
+from grace_edge.cli_options import add_alias, add_device, add_runtime_flags, runtime_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="detect defects in images, a folder, a video or a camera with an exported model or engine",
         description=(
             "Run the grace-edge ARTIFACT on SOURCE and save the images with boxes drawn (and, with --save-json, one\n"
-            "JSON file of detections per image) in --out. A .onnx model runs on the CPU (ONNX Runtime), a .engine\n"
+            "JSON file of detections per image) in --out. A .onnx model runs on the CPU (ONNX Runtime, or\n"
+            "OpenVINO with --backend openvino), a .engine\n"
             "on the GPU (TensorRT). Boxes are in the pixels of the input images.\n"
             "Unreadable or unusable images are reported one per line and counted; the exit code is then 1."
         ),
@@ -41,6 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_device(p, "auto", "'auto' (default), 'cpu' for .onnx, a GPU index such as 0 or cuda:0 for .engine")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop a video or camera after N frames (a camera otherwise runs until Ctrl+C)")
+    add_runtime_flags(p)
     p.set_defaults(func=run_predict)
 
 
@@ -92,7 +94,7 @@ def run_predict(args: argparse.Namespace) -> int:
     frames_done = detections_total = 0
     failed: list[tuple[str, str]] = []
     used: set[str] = set()
-    with Detector.open(args.artifact, conf=args.conf, device=args.device) as det:
+    with Detector.open(args.artifact, conf=args.conf, device=args.device, **runtime_options(args)) as det:
         for frame in iter_frames(args.source, limit=args.max_frames):
             if frame.image is None:
                 failed.append((frame.name, frame.error))

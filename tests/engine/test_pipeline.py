@@ -115,3 +115,45 @@ def test_batch_range_needs_a_dynamic_onnx(fp32_onnx, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as info:
         grace_edge.cli.main(["build", "--fp32", "--batch", "4:2:8"])
     assert info.value.code == 2 and "MIN <= OPT <= MAX" in capsys.readouterr().err
+
+
+def test_int8_layout_follows_the_target_and_says_which(fp32_onnx, tiny_dataset, tmp_path, capsys, monkeypatch) -> None:
+    """On a CPU target --int8 makes the CPU layout (uint8 activations), and the log names the layout."""
+    import onnx
+    from onnx import numpy_helper
+
+    import grace_edge.evaluate
+
+    monkeypatch.setattr(grace_edge.evaluate, "evaluate", fake_evaluate({"*": 0.5}))
+    out = tmp_path / "m.onnx"
+    code, stdout, stderr = run(["--int8", "--onnx", str(fp32_onnx), "--data", str(tiny_dataset), "--calib-images", "2",
+                                "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "INT8 for onnxruntime: CPU layout" in stdout
+    assert read_onnx_meta(out).source["int8_layout"] == "cpu"
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    zero_points = [inits[n.input[2]] for n in onnx.load(str(out)).graph.node
+                   if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    assert zero_points and all(z.dtype == np.uint8 for z in zero_points)
+
+
+def test_openvino_backend_gates_the_hinted_precision(fp32_onnx, tmp_path, capsys, monkeypatch) -> None:
+    """--backend openvino --inference-precision bf16: the gate runs even for FP32, with the candidate on OpenVINO."""
+    import grace_edge.evaluate
+
+    seen = []
+
+    def evaluate(weights, data, **kwargs):
+        seen.append(kwargs.get("runtime"))
+        return fake_evaluate({"*": 0.5})(weights, data)
+
+    monkeypatch.setattr(grace_edge.evaluate, "evaluate", evaluate)
+    monkeypatch.setattr("grace_edge.runtime.openvino_backend.cpu_supports", lambda precision: True)
+    data = tmp_path / "data.yaml"
+    data.write_text("val: images\n")
+    out = tmp_path / "m.onnx"
+    code, stdout, stderr = run(["--fp32", "--onnx", str(fp32_onnx), "--data", str(data), "--out", str(out),
+                                "--backend", "openvino", "--inference-precision", "bf16"], capsys)
+    assert code == 0, stderr
+    assert "accuracy gate passed: fp32 on OpenVINO (bf16 hint)" in stdout and "--backend openvino" in stdout
+    assert seen == [None, {"backend": "openvino", "inference_precision": "bf16", "shared_cpu": False}]

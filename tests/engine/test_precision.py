@@ -58,7 +58,8 @@ def test_regions_found_by_structure(fp32_onnx: Path) -> None:
     assert {ops[n] for n in regions.head_outputs} == {"Conv"}
     assert len(regions.head_outputs) == 6  # box + class branch at 3 levels
     decode_ops = {ops[n] for n in regions.decode}
-    assert {"Softmax", "Conv", "Sigmoid", "TopK"} <= decode_ops  # DFL softmax + its conv, class sigmoid, NMS
+    assert {"Exp", "ReduceSum", "Sigmoid", "TopK", "MatMul"} <= decode_ops  # DFL expectation, class sigmoid, NMS
+    assert "Softmax" not in decode_ops and "Conv" not in decode_ops  # no Softmax(axis=1), no DFL convolution
     assert "Cast" in {ops[n] for n in regions.preprocess}  # uint8 -> float
     assert not any(ops[n] == "Conv" for n in regions.preprocess)
     assert len(regions.gates) == 2  # Lite-FEN channel + spatial attention sigmoids

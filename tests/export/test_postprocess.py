@@ -113,3 +113,66 @@ def test_exact_score_ties_keep_one_box():
     rows, count = InGraphPostprocess(1, max_det=5, conf_thres=0.1, iou_thres=0.5, topk=10, nms_iters=3)(pred)
     assert int(count[0]) == 2 == len(greedy_nms_reference(pred, 0.1, 0.5, 5)[0])
     assert rows[0, :2, 4].tolist() == pytest.approx([0.8, 0.5])
+
+
+def max_iou_round(suppress_iou: torch.Tensor, keep: torch.Tensor, iou_thres: float) -> torch.Tensor:
+    """The former round: max IoU over kept outranking boxes, recomputed from the K x K IoU matrix every round."""
+    worst = (suppress_iou * keep[:, :, None]).amax(dim=1)
+    return (worst <= iou_thres).to(suppress_iou.dtype)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_matmul_rounds_equal_max_iou_rounds_at_every_round(seed):
+    """The 0/1-matrix MatMul round is exactly the max-IoU round, round by round (not only at the fixed point)."""
+    from grace_edge.export.postprocess import cluster_nms_round, outranks, suppression_matrix
+
+    pred = random_pred(1, 300, 3, seed)
+    post = InGraphPostprocess(nc=3, max_det=100, conf_thres=0.0, iou_thres=0.5, topk=400, nms_iters=1)
+    boxes, scores, classes, index = post.candidates(pred)
+    matrix = suppression_matrix(boxes, classes, 0.5, 1.0, scores, index)
+    same_class = (classes[:, :, None] == classes[:, None, :]) & outranks(scores, index)
+    iou = pairwise_iou(boxes) * same_class.to(boxes.dtype)
+    keep_a = keep_b = torch.ones_like(scores)
+    for _ in range(12):
+        keep_a, keep_b = cluster_nms_round(matrix, keep_a), max_iou_round(iou, keep_b, 0.5)
+        assert torch.equal(keep_a, keep_b)
+
+
+def test_dfl_expectation_matches_ultralytics_dfl_without_softmax():
+    from grace_edge.export.postprocess import DFLExpectation
+    from grace_edge.ultralytics_setup import configure
+
+    configure()
+    from ultralytics.nn.modules.block import DFL
+
+    g = torch.Generator().manual_seed(0)
+    for scale in (1.0, 8.0, 80.0):  # 80: exp() would overflow without the max subtraction
+        x = torch.randn(2, 64, 500, generator=g) * scale
+        ours, theirs = DFLExpectation(16)(x), DFL(16)(x)
+        assert torch.isfinite(ours).all()
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=2e-5 * 15, rtol=0)  # bins 0..15
+    graph = to_onnx_model(_TwoOutputs(DFLExpectation(16)).eval(), torch.zeros(1, 64, 500))
+    ops = {n.op_type for n in graph.graph.node}
+    assert "Softmax" not in ops and "Conv" not in ops and "Transpose" not in ops
+
+
+class _TwoOutputs(torch.nn.Module):
+    """to_onnx_model names two outputs."""
+
+    def __init__(self, m: torch.nn.Module) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.m(x)
+        return y, y[:, :1]
+
+
+def test_exported_graph_passes_the_tensorrt_conformance_check(tmp_path):
+    """The lean decode and MatMul rounds use only ops and types TensorRT's ONNX parser takes (10.3 and 11.x)."""
+    from grace_edge.engine.conformance import check_file
+    from grace_edge.export.onnx_export import export_onnx
+    from grace_edge.model.build import build_model
+
+    path = export_onnx(build_model("grace-n"), tmp_path / "g.onnx", imgsz=64)
+    assert [str(v) for v in check_file(path)] == []
