@@ -70,17 +70,9 @@ def parse_batch(text: str) -> tuple[int, int, int]:
     return parts[0], parts[1], parts[2]
 
 
-def choose_backend(require_tensorrt: bool, runtime: str = "auto") -> tuple[str, Any, str]:
-    """("tensorrt", GpuInfo, "") when TensorRT and a CUDA GPU are here, else ("onnxruntime", None, reason).
-
-    ``runtime`` (``--backend``): ``onnxruntime``/``openvino`` ask for the CPU model, ``tensorrt`` for an engine."""
+def choose_backend(require_tensorrt: bool) -> tuple[str, Any, str]:
+    """("tensorrt", GpuInfo, "") when TensorRT and a CUDA GPU are here, else ("onnxruntime", None, reason)."""
     from grace_edge.engine.tensorrt_build import gpu_info, tensorrt_version
-
-    if runtime in ("onnxruntime", "openvino"):
-        if require_tensorrt:
-            raise InputError(f"--require-tensorrt contradicts --backend {runtime} (a CPU model)")
-        return "onnxruntime", None, f"--backend {runtime}"
-    require_tensorrt = require_tensorrt or runtime == "tensorrt"
 
     version = tensorrt_version()
     gpu = gpu_info() if version else None
@@ -98,7 +90,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
 
     o = options
     _check_options(o)
-    backend, gpu, reason = choose_backend(o.require_tensorrt, str(o.runtime.get("backend", "auto")))
+    backend, gpu, reason = _target(o)
     suffix = ".engine" if backend == "tensorrt" else ".onnx"
     if o.out is not None and Path(o.out).suffix != suffix:
         raise InputError(f"--out {o.out}: this machine builds a {backend} artifact, which must end in {suffix}")
@@ -143,6 +135,17 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
         log(note)
     log(f"wrote {out}")
     return BuildReport(out, backend, o.precision, gate, notes)
+
+
+def _target(o: BuildOptions) -> tuple[str, Any, str]:
+    """What to build: ``--backend onnxruntime/openvino`` ask for the CPU model, ``tensorrt`` for an engine, ``auto``
+    for an engine where TensorRT and a GPU are (see :func:`choose_backend`)."""
+    runtime = str(o.runtime.get("backend", "auto"))
+    if runtime in ("onnxruntime", "openvino"):
+        if o.require_tensorrt:
+            raise InputError(f"--require-tensorrt contradicts --backend {runtime} (a CPU model)")
+        return "onnxruntime", None, f"--backend {runtime}"
+    return choose_backend(o.require_tensorrt or runtime == "tensorrt")
 
 
 def _check_options(o: BuildOptions) -> None:

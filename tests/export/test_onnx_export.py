@@ -25,7 +25,7 @@ IMGSZ = 128
 TOPK, ITERS, CONF, IOU, MAX_DET = 1000, 16, 0.15, 0.6, 100
 # Standard ONNX ops the graph may use (all parsed by TensorRT 10.3's ONNX parser at opset 17).
 ALLOWED_OPS = {
-    "Add", "Cast", "Clip", "Concat", "Constant", "Conv", "Div", "Equal", "Expand", "Flatten", "Gather",
+    "Add", "Cast", "Clip", "Concat", "Constant", "Conv", "Div", "Equal", "Exp", "Expand", "Flatten", "Gather",
     "GatherElements", "GlobalAveragePool", "GreaterOrEqual", "LessOrEqual", "MatMul", "Max", "MaxPool", "Min", "Mul",
     "Greater", "Less", "And", "Or", "Pad", "ReduceMax", "ReduceSum", "Reshape", "Resize", "Sigmoid", "Slice", "Softmax", "Split", "Squeeze", "Sub",
     "TopK", "Transpose", "Unsqueeze",
