@@ -51,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=8, help="alternation rounds (default %(default)s)")
     p.add_argument("--block", type=int, default=5, help="timed calls per runner per round (default %(default)s)")
     p.add_argument("--calib-images", type=int, default=64, help="INT8 calibration images (default %(default)s)")
+    p.add_argument("--topk", type=int, default=None, help="our graphs' NMS candidates (default: the export default)")
     p.add_argument("--only", nargs="+", default=None, help="run only these runner names (default: all)")
     p.add_argument("--tag", default="cpu_runtime", help="results file stem (default %(default)s)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: JSON spec of one runner
@@ -63,13 +64,14 @@ def log(msg: str) -> None:
 
 # --- artifacts (parent) -------------------------------------------------------------------------------------------
 
-def build_artifacts(weights: Path, data: Path, imgsz: int, calib_images: int, work: Path) -> dict[str, Path]:
+def build_artifacts(weights: Path, data: Path, imgsz: int, calib_images: int, work: Path,
+                    topk: int | None = None) -> dict[str, Path]:
     """Our FP32 graph, its CPU-layout INT8 copy, the bare network, and Ultralytics' ONNX and OpenVINO exports."""
     from grace_edge.engine.quantize_cpu import quantize_int8_cpu
     from grace_edge.engine.calibration import calibration_images
     from grace_edge.export.onnx_export import export_onnx
 
-    fp32 = export_onnx(weights, work / "grace-fp32.onnx", imgsz=imgsz)
+    fp32 = export_onnx(weights, work / "grace-fp32.onnx", imgsz=imgsz, **({"topk": topk} if topk else {}))
     log("FP32 graph exported; calibrating the CPU INT8 graph")
     int8 = quantize_int8_cpu(fp32, work / "grace-int8-cpu.onnx", calibration_images(data, calib_images),
                              cache_dir=WORK).path
@@ -323,7 +325,7 @@ def main() -> int:
     timing_split = read_split(args.data, "val", args.images)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cpu-runtime-", dir=WORK) as tmp:
-        art = build_artifacts(args.weights, args.data, args.imgsz, args.calib_images, Path(tmp))
+        art = build_artifacts(args.weights, args.data, args.imgsz, args.calib_images, Path(tmp), args.topk)
         log(f"artifacts ready after {time.perf_counter() - t0:.0f} s")
         bf16 = cpu_supports("bf16")
         if not bf16:

@@ -23,10 +23,10 @@ from torch import nn
 # Defaults measured with benchmarks/nms_parity.py (results/nms_parity.md: GRACE-n trained at 128 px, NEU-DET val,
 # 360 images, conf 0.001, IoU 0.7): greedy's fixed point needs p50 6 / p99 11 / max 13 rounds. 8 rounds already give
 # greedy's mAP (delta 0.000 pt) but only 93% of images identical; 16 rounds give 99.7% identical (the remaining image
-# differs by ties), Fast-NMS (1 round) keeps the wrong set. K = 300, 1000 and 3000 gave the same mAP at 128 px;
-# 1000 keeps headroom for 640 px (50400 anchor-class pairs) while the K x K matrices stay ~4 MB per image, under
-# TensorRT's TopK limit of 3840.
-DEFAULT_TOPK = 1000
+# differs by ties), Fast-NMS (1 round) keeps the wrong set. K = 300, 1000 and 3000 gave the same mAP and the same
+# identical share there; at 640 px results/nms_parity_640.md sweeps K = 100..3840. K = 300 keeps the K x K
+# suppression matrix at 90 k entries: on a CPU, K = 1000 made NMS ~50x slower than K = 300 (IoU matrix and rounds).
+DEFAULT_TOPK = 300
 DEFAULT_NMS_ITERS = 16
 TRT_TOPK_MAX = 3840  # TensorRT's TopK layer limit on K
 
