@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / "runs" / "cpu_runtime"
 UL_ONNX, UL_OV, FLOOR = "ultralytics ONNX", "ultralytics OpenVINO", "bare network (floor)"
 OURS_FP32, OURS_INT8 = "grace-edge ORT FP32", "grace-edge ORT INT8"
+MIN_JUDGED_MAP = 0.05  # below 5 mAP50-95 points an accuracy loss says nothing about quantization: not judged
 
 
 def parse_args() -> argparse.Namespace:
@@ -260,7 +261,8 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     v = med(OURS_FP32) / med(OURS_INT8) if med(OURS_FP32) and med(OURS_INT8) else None
     loss = (mp(OURS_FP32) - mp(OURS_INT8)) * 100 if mp(OURS_FP32) is not None and mp(OURS_INT8) is not None else None
     add(f"speed-up {OURS_INT8} over {OURS_FP32}", v, 1.5, None if v is None else v >= 1.5)
-    add(f"mAP50-95 loss of {OURS_INT8} (pt)", loss, 0.5, None if loss is None else loss <= 0.5)
+    judged = loss is not None and mp(OURS_FP32) >= MIN_JUDGED_MAP
+    add(f"mAP50-95 loss of {OURS_INT8} (pt)", loss, 0.5, (loss <= 0.5) if judged else None)
     return out
 
 
@@ -358,6 +360,11 @@ def main() -> int:
                 w.close()
     if busy := sysinfo.busy_note(load_before, load_after):
         notes.insert(0, busy)
+    fp32_map = rows.get(OURS_FP32, {}).get("map50_95")
+    if fp32_map is not None and fp32_map < MIN_JUDGED_MAP:
+        notes.insert(0, f"LOW-ACCURACY MODEL: FP32 mAP50-95 is {fp32_map * 100:.2f} at imgsz {args.imgsz}, so the "
+                        "mAP columns cannot judge precision losses (the INT8 target is left unjudged); use weights "
+                        "trained at this size")
     notes.append("Our graphs keep every candidate scoring >= 0.001 through in-graph top-K + Cluster-NMS and apply "
                  "conf 0.25 on the host; Ultralytics filters at 0.25 before its NMS.")
     notes.append("The floor runs a float [1, 3, 640, 640] input through the fused network and box decode only; our "
