@@ -273,7 +273,8 @@ def markdown(result: dict[str, Any]) -> str:
         "# CPU runtime: grace-edge (ONNX Runtime, OpenVINO) vs Ultralytics' ONNX and OpenVINO predictors",
         "", "```", result["command"], "```", "",
         f"- created (UTC) {result['created_utc']}; weights {result['weights']} (trained at imgsz "
-        f"{result['trained_imgsz']}); imgsz {s['imgsz']}, batch 1, conf 0.25 (timing) / 0.001 (mAP)",
+        f"{result['trained_imgsz']}); imgsz {s['imgsz']}, batch 1, conf 0.25 (timing) / 0.001 (mAP); our NMS top-K "
+        f"{s.get('topk', 'export default')}",
         f"- CPU: {cpu.get('model')}, {cpu.get('usable_cores')} usable cores; flags {', '.join(cpu.get('features') or [])}; "
         f"OpenVINO CPU capabilities {result['openvino_capabilities']}",
         f"- load average (1/5/15 min) before {result['load_average_before']}, after {result['load_average_after']}: "
@@ -315,6 +316,7 @@ def main() -> int:
     from grace_edge.bench import sysinfo
     from grace_edge.evaluate import evaluate_predictions
     from grace_edge.evaluate.groundtruth import read_split
+    from grace_edge.export.postprocess import DEFAULT_TOPK
     from grace_edge.runtime.openvino_backend import cpu_supports, import_openvino
     from grace_edge.ultralytics_setup import configure
 
@@ -382,7 +384,8 @@ def main() -> int:
         "weights": str(args.weights), "weights_sha256": sha256_file(args.weights),
         "trained_imgsz": ckpt_args.get("imgsz") if isinstance(ckpt_args, dict) else None,
         "settings": {"imgsz": args.imgsz, "warmup": args.warmup, "rounds": args.rounds, "block": args.block,
-                     "images": args.images, "calib_images": args.calib_images, "data": str(args.data)},
+                     "images": args.images, "calib_images": args.calib_images, "data": str(args.data),
+                     "topk": args.topk or DEFAULT_TOPK},
         "map_images": len(split.images),
         "system": sysinfo.collect(),
         "openvino_capabilities": import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"),

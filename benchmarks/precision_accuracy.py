@@ -26,6 +26,9 @@ METRICS = ("map50_95", "map50", "precision", "recall", "ap_small", "ap_medium", 
 VARIANTS = ("fp32", "fp16", "int8-entropy", "int8-percentile")
 # Design checks: FP16 with the Lite-FEN sigmoid gates kept FP32; INT8 with the head's output convolutions quantized.
 EXTRA_VARIANTS = ("fp16-gates32", "int8-entropy-headq", "int8-minmax")
+# CPU targets (issue 14): the CPU INT8 layout (uint8 activations, quantized conv outputs and SiLUs) in ONNX Runtime,
+# and OpenVINO on the FP32 graph (FP32 / BF16 hint) and on the CPU INT8 graph.
+CPU_VARIANTS = ("int8cpu-entropy", "int8cpu-minmax", "ov-fp32", "ov-bf16", "ov-int8cpu-minmax")
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--imgsz", type=int, help="network input size (default: the checkpoint's training imgsz, else 640)")
     p.add_argument("--calib-images", type=int, default=128, help="train images for INT8 calibration (default 128, as build)")
     p.add_argument("--max-images", type=int, help="evaluate on this many val images spread over the split (default all)")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS + EXTRA_VARIANTS,
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS + EXTRA_VARIANTS + CPU_VARIANTS,
                    help=f"graphs to compare (default: {' '.join(VARIANTS)}; also {' '.join(EXTRA_VARIANTS)})")
     p.add_argument("--tag", default="precision_accuracy", help="results file stem")
     return p.parse_args()
@@ -54,6 +57,14 @@ def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tu
     from grace_edge.engine.precision import convert_fp16
     from grace_edge.engine.quantize import quantize_int8
 
+    if variant.startswith("ov-"):  # the same graphs, run by OpenVINO (see runtime_of)
+        inner = variant.split("-", 1)[1]
+        return make_variant("fp32" if inner in ("fp32", "bf16") else inner, fp32, work, images)
+    if variant.startswith("int8cpu-"):
+        from grace_edge.engine.quantize_cpu import quantize_int8_cpu
+
+        result = quantize_int8_cpu(fp32, work / f"{variant}.onnx", images, method=variant.split("-")[1], cache_dir=work)
+        return result.path, {"calibration_images": result.images, "excluded_nodes": result.excluded_nodes}
     if variant == "fp32":
         return fp32, {}
     if variant.startswith("fp16"):
@@ -62,6 +73,13 @@ def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tu
     result = quantize_int8(fp32, work / f"{variant}.onnx", images, method=method, cache_dir=work,
                            exclude_head_outputs=not variant.endswith("-headq"))
     return result.path, {"calibration_images": result.images, "excluded_nodes": result.excluded_nodes}
+
+
+def runtime_of(variant: str) -> dict[str, Any] | None:
+    """Detector options a variant runs with: OpenVINO with its precision hint for ``ov-*``, else ONNX Runtime."""
+    if not variant.startswith("ov-"):
+        return None
+    return {"backend": "openvino", "inference_precision": "bf16" if variant == "ov-bf16" else "fp32"}
 
 
 def main() -> None:
@@ -81,7 +99,8 @@ def main() -> None:
             graph, extra = make_variant(variant, fp32, work, images)
             made = time.perf_counter() - t0
             t0 = time.perf_counter()
-            result = evaluate(graph, a.data, split="val", conf=0.001, max_images=a.max_images).to_dict()
+            result = evaluate(graph, a.data, split="val", conf=0.001, max_images=a.max_images,
+                              runtime=runtime_of(variant)).to_dict()
             rows.append({"variant": variant, **{k: result.get(k) for k in METRICS}, "images": result.get("images"),
                          "make_seconds": round(made, 1), "eval_seconds": round(time.perf_counter() - t0, 1),
                          "onnx_bytes": graph.stat().st_size, **extra, "per_class": result.get("per_class")})
@@ -97,8 +116,9 @@ def report(a: argparse.Namespace, imgsz: int, images: list[Path], rows: list[dic
         "benchmark": "precision_accuracy",
         "settings": {"weights": a.weights, "data": a.data, "imgsz": imgsz, "calib_images": len(images),
                      "calib_split": "train", "eval_split": "val", "max_images": a.max_images, "conf": 0.001,
-                     "backend": "onnxruntime CPU", "int8": "Q/DQ, symmetric, per-channel weights, float bias, "
-                     "pre/postprocess and head output convs float"},
+                     "backend": "onnxruntime CPU (ov-*: OpenVINO CPU)", "int8": "int8-*: TensorRT layout (Q/DQ, "
+                     "symmetric, per-channel weights, float bias); int8cpu-*: CPU layout (uint8 activations, conv "
+                     "outputs and SiLUs quantized, int32 bias); both keep pre/postprocess and head output convs float"},
         "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
         "rows": rows,
     }
