@@ -50,7 +50,8 @@ class DynamicWeightedSampler(Sampler[int]):
     """
 
     def __init__(self, weights: Sequence[float] | np.ndarray, num_samples: int | None = None, block: int = 16, seed: int = 0):
-        self.weights = self._check(weights)
+        # shared memory, updated in place: data-loader workers that draw Mosaic tiles (MosaicTiles) see each refresh
+        self.weights = self._check(weights).share_memory_()
         self.num_samples = int(num_samples if num_samples is not None else len(self.weights))
         self.block = max(int(block), 1)
         self.seed = int(seed)
@@ -68,7 +69,7 @@ class DynamicWeightedSampler(Sampler[int]):
         w = self._check(weights)
         if w.numel() != self.weights.numel():
             raise InputError(f"sampler got {w.numel()} weights for {self.weights.numel()} images")
-        self.weights = w
+        self.weights.copy_(w)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -85,6 +86,38 @@ class DynamicWeightedSampler(Sampler[int]):
             n = min(self.block, left)
             yield from torch.multinomial(self.weights, n, replacement=True, generator=g).tolist()
             left -= n
+
+
+class MosaicTiles:
+    """``Mosaic.get_indexes`` drawing its extra tiles from the sampler's current weights, not uniformly.
+
+    Ultralytics picks the 3 (or 8) extra tiles uniformly from a buffer of recently loaded *distinct* images, so a
+    boosted image counts once there however often the sampler drew it, and 3 of every 4 tiles ignore the sampler.
+    The weights tensor lives in shared memory and is updated in place, so workers see every refresh.
+    """
+
+    def __init__(self, weights: torch.Tensor, k: int):
+        self.weights, self.k = weights, int(k)
+
+    def __call__(self) -> list[int]:
+        return torch.multinomial(self.weights, self.k, replacement=True).tolist()
+
+
+def draw_mosaic_tiles_from(dataset, weights: torch.Tensor) -> int:
+    """Make every Mosaic transform of ``dataset`` draw its extra tiles by ``weights``; returns how many it changed."""
+    from ultralytics.data.augment import Mosaic
+
+    seen, stack, changed = set(), [getattr(dataset, "transforms", None)], 0
+    while stack:
+        t = stack.pop()
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        if isinstance(t, Mosaic):
+            t.get_indexes = MosaicTiles(weights, t.n - 1)
+            changed += 1
+        stack += list(getattr(t, "transforms", None) or []) + [getattr(t, "pre_transform", None)]
+    return changed
 
 
 class ClassStatsRecorder(nn.Module):

@@ -5,7 +5,8 @@
 - Each epoch start sets ``s_e`` on the model and on its EMA copy (the EMA would otherwise average the buffer) and
   ``gamma_e`` on DS-CBSM++; each epoch end appends a row to ``grace_schedule.csv`` in the run dir.
 - With DS-CBSM++ the train loader samples images with replacement from :class:`DynamicWeightedSampler`
-  (same number of samples per epoch). Mosaic's three extra tiles are still drawn uniformly by the dataset.
+  (same number of samples per epoch), and Mosaic's three extra tiles are drawn from the same weights.
+- ``fraction`` < 1 trains on a stratified subset (:mod:`grace_edge.train.subset`), not on the first images.
 
 Multi-GPU (``device="0,1"``): Ultralytics re-launches DDP workers from a temp script that unpickles this class by
 its module path and sets ``trainer.model`` to the model built here. The options travel on the model
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG, RANK  # noqa: E402
 from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 
-from grace_edge.train.sampler import DSCBSM  # noqa: E402
+from grace_edge.train.sampler import DSCBSM, draw_mosaic_tiles_from  # noqa: E402
 
 SCHEDULE_CSV = "grace_schedule.csv"
 
@@ -137,6 +139,26 @@ class GraceTrainer(DetectionTrainer):
             load_weights(model, opts.weights)
         return model
 
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None):
+        """Train mode with ``fraction`` < 1: Ultralytics' dataset on a stratified subset (listed in the run dir)."""
+        fraction = float(self.args.fraction)
+        if mode != "train" or fraction >= 1:
+            return super().build_dataset(img_path, mode, batch)
+        from types import SimpleNamespace
+
+        from ultralytics.data.base import BaseDataset
+
+        from grace_edge.train.subset import subset_files
+
+        files = BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), img_path)  # Ultralytics' listing
+        listing = Path(self.save_dir) / "train_subset.txt"
+        write_text(listing, "".join(f"{os.path.abspath(f)}\n" for f in subset_files(files, fraction)))
+        self.args.fraction = 1.0  # the list is the subset; restored so that checkpoints record what the user asked
+        try:
+            return super().build_dataset(str(listing), mode, batch)
+        finally:
+            self.args.fraction = fraction
+
     def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
         loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
         if mode != "train" or not self.options.sampler:
@@ -148,6 +170,7 @@ class GraceTrainer(DetectionTrainer):
         sampler = self.ds_cbsm.sampler
         sampler.num_samples = len(loader.sampler)  # N, or N / world_size under DDP
         sampler.block = batch_size
+        draw_mosaic_tiles_from(dataset, sampler.weights)
         loader.close()
         return InfiniteDataLoader(
             dataset=dataset,
