@@ -56,12 +56,34 @@ def ramp(epochs: int) -> int:
 
 
 def dataset(neu_det: str, runs: Path) -> Path:
+    """The seed-0 NEU-DET split in the run dir (evaluation: full val), and ``train_data.yaml`` for training, whose
+    val is 12 images: Ultralytics validates the last epoch even with ``val=False``, and we evaluate separately."""
+    import yaml
+
     from grace_edge.data.neu_det import convert
+    from grace_edge.train.subset import subset_files
 
     yaml_path = runs / "dataset" / "data.yaml"
     if not yaml_path.is_file():
         convert(neu_det, runs / "dataset", seed=0, force=True)
+    val = sorted(str(p) for p in (runs / "dataset" / "images" / "val").glob("*.jpg"))
+    listing = runs / "train_val_subset.txt"
+    listing.write_text("".join(f"{f}\n" for f in subset_files(val, 12 / len(val))))
+    cfg = yaml.safe_load(yaml_path.read_text())
+    (runs / "train_data.yaml").write_text(yaml.safe_dump({**cfg, "val": str(listing)}))
     return yaml_path
+
+
+def warm_label_caches(a: argparse.Namespace) -> None:
+    """Build the training datasets once, so that concurrent workers read Ultralytics' label cache instead of
+    racing to rewrite it (``labels/train.cache`` is shared by every run on this dataset)."""
+    from grace_edge.train.trainer import GraceOptions, GraceTrainer
+
+    trainer = GraceTrainer(overrides={"data": str(Path(a.runs) / "train_data.yaml"), "fraction": a.fraction, "imgsz": a.imgsz,
+                                      "device": "cpu", "workers": 0, "project": a.runs, "name": "cache-warmup", "exist_ok": True},
+                           options=GraceOptions(model=a.model, variant="baseline"))
+    trainer.build_dataset(trainer.data["train"], "train", a.batch)
+    trainer.build_dataset(trainer.data["val"], "val", a.batch)
 
 
 def run_name(variant: str, seed: int) -> str:
@@ -77,7 +99,7 @@ def train_one(a: argparse.Namespace) -> None:
     variant, seed = a.worker[0], int(a.worker[1])
     t0 = time.perf_counter()
     train(
-        Path(a.runs) / "dataset" / "data.yaml", GraceOptions(model=a.model, variant=variant, ramp_epochs=ramp(a.epochs)),
+        Path(a.runs) / "train_data.yaml", GraceOptions(model=a.model, variant=variant, ramp_epochs=ramp(a.epochs)),
         epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, lr0=a.lr0, warmup_epochs=1, device="cpu", workers=0,
         project=a.runs, name=run_name(variant, seed), exist_ok=True, plots=False, val=False, fraction=a.fraction, seed=seed,
     )
@@ -131,9 +153,11 @@ def main() -> None:
     runs = Path(a.runs)
     data = dataset(a.neu_det, runs)
     t0 = time.perf_counter()
+    if not a.evaluate_only:
+        warm_label_caches(a)
     never_started = [] if a.evaluate_only else train_all(a)
     wall = time.perf_counter() - t0
-    from grace_edge.train.checkpoint import load_model
+    from grace_edge.model.weights import load_model
 
     rows = []
     for s in a.seeds:

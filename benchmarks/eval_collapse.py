@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--fraction", type=float, default=0.25, help="stratified fraction of the train split")
     p.add_argument("--val-images", type=int, default=120, help="stratified val subset used by Ultralytics' val and ours")
-    p.add_argument("--bn-batches", type=int, default=8)
+    p.add_argument("--bn-batches", type=int, default=8, help="train batches for BN re-estimation")
+    p.add_argument("--val-batches", type=int, default=4, help="val batches for our eval-mode losses")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -168,8 +169,15 @@ def train_one(a: argparse.Namespace) -> None:
         trainer.preprocess_batch = counting
 
     def diagnose(trainer) -> None:
+        try:
+            measure(trainer)
+        except Exception as e:  # a diagnostic must not end the training it observes
+            rows.append({"epoch": trainer.epoch + 1, "error": f"{type(e).__name__}: {e}"})
+            print(f"diagnose failed: {e!r}", flush=True)
+
+    def measure(trainer) -> None:
         if "val" not in state:
-            state["val"] = _batches(trainer, trainer.data["val"], 4)
+            state["val"] = _batches(trainer, trainer.data["val"], a.val_batches)
             state["train"] = _batches(trainer, trainer.data["train"], a.bn_batches)
         ema, model = trainer.ema.ema, copy.deepcopy(unwrap_model(trainer.model))
         val = state["val"]
@@ -211,7 +219,15 @@ def main() -> None:
     if a.worker:
         return train_one(a)
     Path(a.runs).mkdir(parents=True, exist_ok=True)
-    dataset(a)
+    data = dataset(a)
+    from grace_edge.train.trainer import GraceOptions, GraceTrainer
+
+    # build both datasets once: concurrent workers then read Ultralytics' label caches instead of racing to write them
+    warm = GraceTrainer(overrides={"data": str(data), "fraction": a.fraction, "imgsz": a.imgsz, "device": "cpu", "workers": 0,
+                                   "project": a.runs, "name": "cache-warmup", "exist_ok": True},
+                        options=GraceOptions(model="grace-n", variant="baseline"))
+    warm.build_dataset(warm.data["train"], "train", a.batch)
+    warm.build_dataset(warm.data["val"], "val", a.batch)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {}
     for spec in a.runs_spec:
@@ -244,6 +260,9 @@ def markdown(r: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for run in r["runs"]:
         for row in run["rows"]:
+            if "error" in row:
+                lines.append(f"| {run['run']} | {row['epoch']} | diagnostics failed: {row['error']} |")
+                continue
             c, ul = row["cls_loss"], row["ultralytics_val"]
             s_e = row["s_e"]
             se = f"{s_e['model'][0]:.3f} / {s_e['ema'][0]:.3f}" if s_e["model"] else "-"

@@ -1,4 +1,4 @@
-"""``grace-edge val``: COCO metrics of a trained or exported model on a dataset split."""
+"""``grace-edge val``: COCO metrics (ours) and the Ultralytics protocol of a trained or exported model on a split."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "Run a model on every image of a dataset split and compare its boxes with the labels.\n"
             "Reports COCO mAP50-95 and mAP50 (all classes and per class), AP for small/medium/large boxes,\n"
             "and precision, recall and F1 at the confidence you would deploy with (--f1-conf).\n"
+            "Also reports the Ultralytics protocol (what Ultralytics' model.val() prints, and most likely the\n"
+            "GRACE paper's table): same weights, different canvas, NMS, matching and AP; see the README.\n"
             "Works on a training checkpoint (.pt) and on exported models (.onnx, .engine): evaluate the\n"
             "exported model before putting it on the line, to see what export and quantization cost."
         ),
@@ -25,8 +27,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="dataset YAML in Ultralytics format (as written by 'grace-edge data')")
     p.add_argument("--split", default="val", metavar="NAME",
                    help="which split of the YAML to evaluate: train, val or test (default: val)")
-    p.add_argument("--imgsz", type=int, default=640, metavar="PIXELS",
-                   help=".pt only: network input size in pixels, as in training (default: 640); "
+    p.add_argument("--imgsz", type=int, default=None, metavar="PIXELS",
+                   help=".pt only: network input size in pixels (default: the size the checkpoint was trained at); "
                         "exported models use the size they were exported with")
     p.add_argument("--batch", type=int, default=16, metavar="N", help="images per forward pass (default: 16)")
     add_device(p, "cpu", ".pt only: 'cpu', a GPU index such as 0, cuda:0 or 'auto' (default: cpu); "
@@ -38,6 +40,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="deployment threshold at which precision, recall and F1 are reported (default: 0.25)")
     p.add_argument("--max-images", type=int, default=None, metavar="N",
                    help="evaluate only N images, spread evenly over the split, for a quick check (default: all)")
+    p.add_argument("--protocol", default="both", choices=("both", "coco", "ultralytics"),
+                   help="which numbers: COCO (ours), Ultralytics' model.val() protocol, or both (default: both; "
+                        "the Ultralytics one runs the model a second time)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write all metrics to this JSON file")
     add_runtime_flags(p)
     p.set_defaults(func=run_val)
@@ -46,15 +51,26 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_val(args: argparse.Namespace) -> int:
     from grace_edge.cli_options import artifact_of
     from grace_edge.evaluate import evaluate
+    from grace_edge.evaluate.evaluate import default_imgsz
+    from grace_edge.evaluate.ultralytics_protocol import evaluate_ultralytics
     from grace_edge.io import write_json
 
-    result = evaluate(
-        artifact_of(args), args.data, imgsz=args.imgsz, batch=args.batch, device=args.device, split=args.split,
-        conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images, runtime=runtime_options(args),
-    )
-    print(result.table())
-    for warning in result.settings.get("warnings", []):
-        print(f"warning: {warning}")
+    artifact = artifact_of(args)
+    imgsz = args.imgsz if args.imgsz is not None else default_imgsz(artifact)
+    common = {"imgsz": imgsz, "batch": args.batch, "device": args.device, "split": args.split, "conf": args.conf,
+              "max_images": args.max_images}
+    out: dict = {}
+    if args.protocol in ("both", "coco"):
+        result = evaluate(artifact, args.data, f1_conf=args.f1_conf, runtime=runtime_options(args), **common)
+        print("COCO protocol (ours):")
+        print(result.table())
+        for warning in result.settings.get("warnings", []):
+            print(f"warning: {warning}")
+        out.update(result.to_dict())
+    if args.protocol in ("both", "ultralytics"):
+        ul = evaluate_ultralytics(artifact, args.data, runtime=runtime_options(args), **common)
+        print(ul.table())
+        out["ultralytics"] = ul.to_dict()
     if args.json:
-        print(f"metrics written to {write_json(args.json, result.to_dict())}")
+        print(f"metrics written to {write_json(args.json, out)}")
     return 0

@@ -46,7 +46,7 @@ def evaluate(
     weights: str | os.PathLike[str],
     data: str | os.PathLike[str],
     *,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     batch: int = 16,
     device: str = "cpu",
     split: str = "val",
@@ -59,7 +59,8 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate ``weights`` on ``split`` of the YOLO dataset ``data``.
 
-    A .pt runs through Ultralytics' predictor with ``imgsz``, ``device``, ``conf``, ``iou``, ``max_det``.
+    A .pt runs through Ultralytics' predictor with ``imgsz`` (default: the size it was trained at), ``device``,
+    ``conf``, ``iou``, ``max_det``.
     A .onnx / .engine runs through ``grace_edge.runtime.Detector`` with ``conf`` applied on the host; its input
     size, IoU threshold, max detections and device come from the artifact itself. ``max_images`` evaluates that
     many images spread evenly over the split (a quick check); images without a label file count as background.
@@ -71,6 +72,8 @@ def evaluate(
     from grace_edge.evaluate.predict import check_weights, predict_artifact, predict_pt
 
     path = check_weights(weights)
+    if imgsz is None:
+        imgsz = default_imgsz(path)
     if batch < 1 or imgsz < 32 or max_det < 1 or not 0 <= conf <= 1 or not 0 <= f1_conf <= 1 or not 0 < iou <= 1:
         raise InputError(
             f"evaluate: need batch >= 1, imgsz >= 32, max_det >= 1, 0 <= conf, f1_conf <= 1, 0 < iou <= 1 "
@@ -89,3 +92,13 @@ def evaluate(
     settings = {"weights": str(path), "data": str(data), "split": split, **info}
     return evaluate_predictions(preds, ds, f1_conf=f1_conf, settings=settings)
 
+
+def default_imgsz(weights: str | os.PathLike[str]) -> int:
+    """A .pt's training image size (its ``train_args``); 640 for anything else (artifacts carry their own)."""
+    from pathlib import Path
+
+    if Path(weights).suffix.lower() != ".pt":
+        return 640
+    from grace_edge.model.weights import training_imgsz
+
+    return training_imgsz(weights)

@@ -52,6 +52,17 @@ class UltralyticsResult:
     images: int
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def table(self) -> str:
+        """Summary lines, labelled so they are not mistaken for the COCO numbers."""
+        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        how = self.settings.get("note") or "padded canvas, multi-label NMS, Ultralytics matching and AP"
+        return "\n".join([
+            f"Ultralytics protocol (what model.val() prints; {how}):",
+            f"  mAP50-95 {self.map50_95:.3f}  mAP50 {self.map50:.3f}  P {self.precision:.3f}  R {self.recall:.3f}"
+            "  (P, R at the confidence of max mean F1)",
+            "  AP50-95 per class: " + ", ".join(f"{n} {f(v)}" for n, v in self.per_class.items()),
+        ])
+
     def to_dict(self) -> dict[str, Any]:
         return {"protocol": PROTOCOL, "map50_95": self.map50_95, "map50": self.map50, "precision": self.precision,
                 "recall": self.recall, "f1": self.f1, "per_class": dict(self.per_class),
@@ -132,9 +143,9 @@ def predict_ultralytics(
 
     import yaml
 
-    from grace_edge.evaluate.predict import _load_yolo
+    from grace_edge.model.weights import load_yolo
 
-    model = _load_yolo(weights)
+    model = load_yolo(weights)
     store: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="grace_ulval_") as tmp:
         # the split's images exactly (also a --max-images subset), listed for Ultralytics' dataset
@@ -154,6 +165,7 @@ def predict_ultralytics(
 def evaluate_ultralytics(
     weights: str | Path, data: str | Path, *, imgsz: int, batch: int = 16, device: str = "cpu", split: str = "val",
     conf: float = 0.001, iou: float = 0.7, max_det: int = 300, max_images: int | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> UltralyticsResult:
     """The Ultralytics protocol on ``weights``: a .pt through ``model.val()``'s own pipeline, an .onnx / .engine
     through our runtime (its canvas and NMS); both scored with Ultralytics' matching and AP."""
@@ -165,6 +177,6 @@ def evaluate_ultralytics(
     if path.suffix.lower() == ".pt":
         preds, info, _ = predict_ultralytics(path, ds, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou, max_det=max_det)
     else:
-        preds, info = predict_artifact(path, ds, batch=batch, conf=conf)
+        preds, info = predict_artifact(path, ds, batch=batch, conf=conf, runtime=runtime)
         info["note"] = "Ultralytics' metric on the artifact's own predictions (its canvas and NMS, not model.val()'s)"
     return ultralytics_metrics(check_predictions(preds, ds), ds, {"weights": str(path), "data": str(data), "split": split, **info})

@@ -35,6 +35,12 @@ def load_model(path: str | Path, device: str = "cpu"):
     return model
 
 
+def training_imgsz(path: str | Path) -> int:
+    """The image size checkpoint ``path`` was trained at (its ``train_args``; Ultralytics' 640 if it records none)."""
+    imgsz = (getattr(load_model(path), "args", None) or {}).get("imgsz", 640)
+    return int(max(imgsz) if isinstance(imgsz, (list, tuple)) else imgsz)
+
+
 def load_yolo(path: str | Path):
     """An Ultralytics ``YOLO`` on checkpoint ``path``, configured offline, after :func:`load_model` vetted the file."""
     load_model(path)  # configures Ultralytics, registers Lite-FEN, raises a clear ArtifactError for a bad file

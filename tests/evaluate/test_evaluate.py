@@ -138,10 +138,11 @@ def test_model_with_other_class_count_is_an_input_error(tiny_dataset: Path, tmp_
 @pytest.mark.data
 def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "metrics" / "val.json"
-    code = val_cli(["val", str(untrained_pt), "--data", str(tiny_dataset), "--imgsz", "64",
+    code = val_cli(["val", str(untrained_pt), "--data", str(tiny_dataset),  # --imgsz: the checkpoint's 64
                     "--batch", "4", "--max-images", "6", "--f1-conf", "0", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and f"metrics written to {out}" in printed
+    assert "COCO protocol (ours):" in printed and "Ultralytics protocol (what model.val() prints" in printed
     assert f"{untrained_pt} (ultralytics, 64 px) on split 'val'" in printed and "AP50-95" in printed and "crazing" in printed
     saved = json.loads(out.read_text())
     assert saved["images"] == 6 and saved["settings"]["backend"] == "ultralytics" and saved["settings"]["imgsz"] == 64
@@ -149,6 +150,9 @@ def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, t
     assert sum(saved["tp"].values()) + sum(saved["fp"].values()) > 0  # the model's detections reached the metrics
     for key in ("map50_95", "map50", "precision", "recall", "f1"):
         assert 0.0 <= saved[key] <= 1.0
+    ul = saved["ultralytics"]
+    assert ul["protocol"] == "ultralytics" and ul["images"] == 6 and ul["settings"]["imgsz"] == 64
+    assert all(0.0 <= ul[k] <= 1.0 for k in ("map50_95", "map50", "precision", "recall"))
     assert list(tmp_path.joinpath("metrics").iterdir()) == [out]  # atomic write left no temp file
 
 

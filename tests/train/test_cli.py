@@ -51,8 +51,15 @@ def test_ablate_writes_table_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         score = 0.1 * (1 + ["baseline", "ds-cbsm", "lite-fen", "grace"].index(Path(weights).parent.name))
         return SimpleNamespace(to_dict=lambda: {"map50_95": score, "map50": 2 * score, "precision": 0.5, "recall": 0.25, "f1": 1 / 3, "per_class": {}})
 
+    def fake_ultralytics(weights, data, **kw):  # fake: the other protocol, a different number
+        score = 0.01 * (1 + ["baseline", "ds-cbsm", "lite-fen", "grace"].index(Path(weights).parent.name))
+        return SimpleNamespace(to_dict=lambda: {"map50_95": score, "map50": 2 * score, "precision": 0.5, "recall": 0.25, "f1": 1 / 3, "per_class": {}})
+
+    import grace_edge.evaluate.ultralytics_protocol as ul_mod
+
     monkeypatch.setattr(trainer_mod, "train", fake_train)
     monkeypatch.setattr(grace_edge.evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(ul_mod, "evaluate_ultralytics", fake_ultralytics)
     args = _parser().parse_args(["ablate", "--data", "d.yaml", "--project", str(tmp_path), "--epochs", "1", "--device", "cpu"])
     assert args.func(args) == 0
     assert calls == [("baseline", "yolo11n", "baseline"), ("ds-cbsm", "yolo11n", "ds-cbsm"),
@@ -60,10 +67,14 @@ def test_ablate_writes_table_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     report = json.loads((tmp_path / "ablation" / "ablation.json").read_text())
     assert [(r["variant"], r["ds_cbsm"], r["lite_fen"], r["params"]) for r in report["rows"]] == [
         ("baseline", False, False, 22), ("ds-cbsm", True, False, 33), ("lite-fen", False, True, 44), ("grace", True, True, 55)]
+    assert report["rows"][3]["ultralytics"]["map50_95"] == pytest.approx(0.04)
     table = (tmp_path / "ablation" / "ablation.md").read_text().splitlines()
-    assert table[0] == "| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |"
-    assert table[2] == "| Baseline | no | no | 0.000 M | 10.00 | 20.00 | 50.00 | 25.00 | 33.33 |"
-    assert table[5].startswith("| GRACE | yes | yes | 0.000 M | 40.00 | 80.00 |")
+    assert table[0] == "COCO protocol (grace-edge val):"
+    assert table[2] == "| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |"
+    assert table[4] == "| Baseline | no | no | 0.000 M | 10.00 | 20.00 | 50.00 | 25.00 | 33.33 |"
+    assert table[7].startswith("| GRACE | yes | yes | 0.000 M | 40.00 | 80.00 |")
+    assert table[9] == "Ultralytics protocol (model.val(), most likely the paper's):"
+    assert table[16].startswith("| GRACE | yes | yes | 0.000 M | 4.00 | 8.00 |")
 
 
 def test_train_rejects_missing_data_yaml(tmp_path: Path):
