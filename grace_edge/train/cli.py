@@ -17,7 +17,7 @@ TABLE_METRICS = ("map50_95", "map50", "precision", "recall", "f1")
 
 
 def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
-    p.add_argument("--data", required=True, help="data YAML of a YOLO dataset (from 'grace-edge data neu-det')")
+    p.add_argument("--data", default=None, help="data YAML of a YOLO dataset (from 'grace-edge data neu-det'); required")
     p.add_argument("--epochs", type=int, default=P["epochs"], help="training epochs (paper: %(default)s)")
     p.add_argument("--imgsz", type=int, default=P["imgsz"], help="square training image size in pixels (paper: %(default)s)")
     p.add_argument("--batch", type=int, default=P["batch"], help="images per batch, over all GPUs (paper: %(default)s)")
@@ -51,6 +51,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", default="grace-s", choices=MODEL_CHOICES, help="model size family (default grace-s)")
     t.add_argument("--variant", default="grace", choices=VARIANT_NAMES, help="which GRACE parts to use (default grace)")
     t.add_argument("--name", default=None, help="run folder name (default MODEL-VARIANT)")
+    t.add_argument("--resume", default=None, metavar="LAST_PT",
+                   help="continue an interrupted run from its weights/last.pt: model, optimizer, EMA, schedule position "
+                        "and DS-CBSM++ state (from grace_state.json beside it); the run's own settings apply, --data "
+                        "is not needed")
     _protocol_options(t, "runs/train")
     t.set_defaults(func=run_train)
 
@@ -88,10 +92,22 @@ def _options(args: argparse.Namespace, variant: str):
     return GraceOptions(model=args.model, variant=variant, ramp_epochs=args.ramp_epochs, weights=args.weights)
 
 
+def _require_data(args: argparse.Namespace) -> None:
+    from grace_edge.errors import InputError
+
+    if not args.data:
+        raise InputError("--data is required (a data YAML from 'grace-edge data neu-det')")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from grace_edge.errors import InputError
     from grace_edge.train.trainer import train
 
+    if args.resume:
+        trainer = train(args.data, resume=args.resume, device=args.device)
+        print(f"best weights: {trainer.best}")
+        return 0
+    _require_data(args)
     run_dir = Path(args.project) / args.name if args.name else None
     if run_dir is not None and run_dir.exists() and not args.exist_ok:
         # Ultralytics would train into NAME2 while later commands (build, val) still read NAME's old weights.
@@ -108,6 +124,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from grace_edge.io import write_json, write_text
     from grace_edge.train.trainer import train
 
+    _require_data(args)
     out = Path(args.project) / args.name
     rows = []
     for variant in args.variants:

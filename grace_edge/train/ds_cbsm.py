@@ -6,9 +6,11 @@
   confidence of the positives assigned to class c (only confidences >= 0.01 are counted).
 - eq 8, dynamic weights: ``w_dyn = clip(normalise(w_base * exp(Delta)), 0.85, 1.35)``, normalise = divide by mean.
 - eq 9, final class weights: ``(1 - gamma_e) * w_base + gamma_e * w_dyn``.
-- eq 10, image weights: the mean class weight of an image's boxes (NEU-DET images hold one class, so mean and max
-  agree there; mean keeps a many-class image from being boosted by its rarest box alone). An image without boxes
-  gets weight 1.
+- eq 10, image weights: the mean class weight of an image's boxes; an image without boxes gets weight 1. The paper
+  does not say how an image with several classes is weighted. Most NEU-DET images hold one class, where mean and
+  max agree, but 123 of the 1,799 hold two or more (``benchmarks/image_weights.py`` measures how far mean and
+  max differ on them). We use the mean: an image is drawn for all of its boxes, so its weight is their average
+  need; max would let one rare box boost an image full of common-class boxes, over-drawing the common class.
 
 Statistics arrive once per mini-batch as per-class sums; every ``refresh_every`` (20) mini-batches the window's
 means update the EMAs and the weights are recomputed. A class's first observed mean initialises its EMA.
@@ -112,6 +114,28 @@ class ClassBalanceState:
         self._window = np.zeros((4, self.nc))  # loss sum, loss count, conf sum, conf count
         self.w_dyn = self._dynamic()
         self.class_weights = blend(self.w_base, self.w_dyn, self.gamma)
+
+    _SAVED = ("gamma", "ema_loss", "ema_conf", "seen_loss", "seen_conf", "batches", "refreshes", "_window", "w_dyn", "class_weights")
+
+    def to_dict(self) -> dict:
+        """Everything a resumed run needs (JSON-ready: numbers and lists only)."""
+        out = {k: getattr(self, k) for k in self._SAVED}
+        return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in out.items()}
+
+    def load_dict(self, saved: dict) -> None:
+        """Restore :meth:`to_dict`'s output; a different class count or missing key is an InputError."""
+        missing = [k for k in self._SAVED if k not in saved]
+        if missing:
+            raise InputError(f"DS-CBSM++ state lacks {missing}")
+        for k in self._SAVED:
+            old = getattr(self, k)
+            if isinstance(old, np.ndarray):
+                new = np.asarray(saved[k], dtype=old.dtype)
+                if new.shape != old.shape:
+                    raise InputError(f"DS-CBSM++ state {k!r} has shape {new.shape}, this run needs {old.shape}")
+                setattr(self, k, new)
+            else:
+                setattr(self, k, type(old)(saved[k]))
 
     def set_gamma(self, gamma: float) -> None:
         """Set ``gamma_e`` (once per epoch) and re-blend the class weights."""

@@ -156,7 +156,7 @@ class DSCBSM:
 
     def record(self, stats: torch.Tensor) -> None:
         """Add one mini-batch's ``[4, nc]`` sums; every ``refresh_every`` batches refresh the weights."""
-        self._pending = stats if self._pending is None else self._pending + stats
+        self._pending = stats if self._pending is None else self._pending.to(stats.device) + stats
         self._pending_batches += 1
         if (self.state.batches + self._pending_batches) % self.config.refresh_every == 0:
             self.flush()
@@ -171,6 +171,21 @@ class DSCBSM:
             torch.distributed.all_reduce(pending)  # every rank reaches this after the same number of batches
         if self.state.observe(*pending.cpu().double().numpy(), batches=n):
             self.sampler.set_weights(self.image_weights())
+
+    def to_dict(self) -> dict:
+        """State for ``--resume``: class balance, un-flushed batch sums, and the sampler's draw counter."""
+        pending = None if self._pending is None else self._pending.cpu().double().tolist()
+        return {"state": self.state.to_dict(), "pending": pending, "pending_batches": self._pending_batches,
+                "sampler_epoch": self.sampler.epoch}
+
+    def load_dict(self, saved: dict) -> None:
+        """Restore :meth:`to_dict`'s output and push the restored weights to the sampler."""
+        self.state.load_dict(saved["state"])
+        pending = saved.get("pending")
+        self._pending = None if pending is None else torch.tensor(pending, dtype=torch.float32)
+        self._pending_batches = int(saved.get("pending_batches", 0))
+        self.sampler.set_epoch(int(saved.get("sampler_epoch", 0)))
+        self.sampler.set_weights(self.image_weights())
 
     def wrap_criterion(self, criterion) -> None:
         """Install the recorder on a ``v8DetectionLoss`` (its ``bce`` attribute)."""

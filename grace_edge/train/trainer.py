@@ -3,10 +3,14 @@
 - The model is built by :func:`grace_edge.model.build.build_model` (Lite-FEN iff the variant has it), never
   downloaded; ``--weights`` loads matching tensors from a checkpoint.
 - Each epoch start sets ``s_e`` on the model and on its EMA copy (the EMA would otherwise average the buffer) and
-  ``gamma_e`` on DS-CBSM++; each epoch end appends a row to ``grace_schedule.csv`` in the run dir.
+  ``gamma_e`` on DS-CBSM++; each epoch end appends a row to ``grace_schedule.csv`` in the run dir, drawn at the end
+  of training (with plots on) as ``grace_schedule.png`` with the clip bounds of s_e and of the DS-CBSM++ weights.
 - With DS-CBSM++ the train loader samples images with replacement from :class:`DynamicWeightedSampler`
   (same number of samples per epoch), and Mosaic's three extra tiles are drawn from the same weights.
 - ``fraction`` < 1 trains on a stratified subset (:mod:`grace_edge.train.subset`), not on the first images.
+- Every checkpoint save also writes ``weights/grace_state.json`` (DS-CBSM++ EMAs, window, weights, the sampler's
+  draw counter; plain JSON); ``train(resume=".../last.pt")`` continues the run with the model, optimizer and EMA
+  (Ultralytics), the schedule position (the epoch) and that DS-CBSM++ state.
 
 Multi-GPU (``device="0,1"``): Ultralytics re-launches DDP workers from a temp script that unpickles this class by
 its module path and sets ``trainer.model`` to the model built here. The options travel on the model
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from grace_edge.errors import InputError
-from grace_edge.io import write_text
+from grace_edge.io import write_json, write_text
 from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
 from grace_edge.train import progress, schedule
 from grace_edge.train.ds_cbsm import DSCBSMConfig
@@ -43,6 +47,8 @@ from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 from grace_edge.train.sampler import DSCBSM, draw_mosaic_tiles_from  # noqa: E402
 
 SCHEDULE_CSV = "grace_schedule.csv"
+SCHEDULE_PNG = "grace_schedule.png"  # drawn at the end of training when plots are on (clip bounds shown)
+GRACE_STATE = "grace_state.json"  # beside last.pt: what Ultralytics' checkpoint does not hold
 
 
 @dataclass
@@ -98,7 +104,16 @@ def _on_train_epoch_end(trainer: "GraceTrainer") -> None:
         trainer.log_schedule(trainer.epoch)
 
 
-_CALLBACKS = [("on_train_epoch_start", _on_train_epoch_start), ("on_train_epoch_end", _on_train_epoch_end), *progress.CALLBACKS.items()]
+def _on_train_end(trainer: "GraceTrainer") -> None:
+    if RANK in {-1, 0} and trainer.args.plots and (trainer.save_dir / SCHEDULE_CSV).is_file():
+        from grace_edge.train.schedule_plot import plot_schedule
+
+        c = trainer.options.ds_cbsm
+        plot_schedule(trainer.save_dir / SCHEDULE_CSV, trainer.save_dir / SCHEDULE_PNG, c.w_min, c.w_max)
+
+
+_CALLBACKS = [("on_train_epoch_start", _on_train_epoch_start), ("on_train_epoch_end", _on_train_epoch_end),
+              ("on_train_end", _on_train_end), *progress.CALLBACKS.items()]
 
 
 class GraceTrainer(DetectionTrainer):
@@ -115,7 +130,7 @@ class GraceTrainer(DetectionTrainer):
         for event, fn in _CALLBACKS:
             if fn not in self.callbacks[event]:  # a DDP worker receives them already in _callbacks
                 self.add_callback(event, fn)
-        if options is not None:  # build now, so that a DDP launch pickles the built model with its options
+        if options is not None and not self.resume:  # build now, so a DDP launch pickles the model with its options
             self.model = self.get_model(verbose=RANK in {-1, 0})
 
     @property
@@ -193,6 +208,30 @@ class GraceTrainer(DetectionTrainer):
             if getattr(model, "criterion", None) is None:
                 model.criterion = model.init_criterion()
             self.ds_cbsm.wrap_criterion(model.criterion)
+            if self.resume:
+                self._restore_ds_cbsm(Path(self.args.resume).parent / GRACE_STATE)
+        if self.resume and (self.save_dir / SCHEDULE_CSV).is_file():  # keep the epochs before the interruption
+            with open(self.save_dir / SCHEDULE_CSV, encoding="utf-8", newline="") as f:
+                self._schedule_rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= self.start_epoch]
+
+    def _restore_ds_cbsm(self, path: Path) -> None:
+        """DS-CBSM++ state saved with the checkpoint being resumed (it must be from the same epoch)."""
+        import json
+
+        if not path.is_file():
+            raise InputError(f"--resume: {path} not found; without it DS-CBSM++ would restart from scratch "
+                             "(the checkpoint was not written by this version of grace-edge)")
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("epoch") != self.start_epoch - 1:
+            raise InputError(f"--resume: {path} is from epoch {saved.get('epoch')}, the checkpoint from {self.start_epoch - 1}")
+        self.ds_cbsm.load_dict(saved["ds_cbsm"])
+
+    def save_model(self):
+        """Ultralytics' checkpoints, then ``grace_state.json`` beside them (for ``--resume``)."""
+        out = super().save_model()
+        if RANK in {-1, 0}:
+            write_json(self.wdir / GRACE_STATE, {"epoch": self.epoch, "ds_cbsm": self.ds_cbsm.to_dict() if self.ds_cbsm else None})
+        return out
 
     def strength(self, epoch: int) -> float | None:
         """``s_e`` for ``epoch`` (None without Lite-FEN)."""
@@ -228,15 +267,19 @@ class GraceTrainer(DetectionTrainer):
 
 
 def train(
-    data: str | Path, options: GraceOptions | None = None, callbacks: dict[str, list] | None = None, **overrides: Any
+    data: str | Path | None, options: GraceOptions | None = None, callbacks: dict[str, list] | None = None,
+    resume: str | Path | None = None, **overrides: Any
 ) -> GraceTrainer:
     """Train one variant on the YOLO data YAML ``data`` and return the finished trainer (``.best``, ``.save_dir``).
 
     ``overrides`` are Ultralytics train settings (epochs, imgsz, batch, device, workers, project, name, ...); those
     not given follow :data:`PAPER_PROTOCOL`. ``callbacks`` maps Ultralytics events to extra functions of the
     trainer. Nothing is downloaded: the model is built from scratch unless
-    ``options.weights`` names a checkpoint.
+    ``options.weights`` names a checkpoint. ``resume`` (a ``last.pt``) continues that run with its own settings
+    and options (``data`` may then be None: the run's own); ``overrides`` that Ultralytics allows on resume apply.
     """
+    if resume is not None:
+        return _resume(Path(resume), data, callbacks, overrides)
     data = Path(data)
     if not data.is_file() or data.suffix.lower() not in {".yaml", ".yml"}:
         raise InputError(f"--data {data}: not a data YAML file (make one with 'grace-edge data neu-det')")
@@ -250,6 +293,24 @@ def train(
         if str(e).startswith("Dataset"):
             raise InputError(f"--data {data}: {e}") from None
         raise
+    for event, functions in (callbacks or {}).items():
+        for fn in functions:
+            trainer.add_callback(event, fn)
+    trainer.train()
+    return trainer
+
+
+def _resume(path: Path, data: str | Path | None, callbacks: dict[str, list] | None, overrides: dict[str, Any]) -> GraceTrainer:
+    """Continue the run of checkpoint ``path`` with the options stored on its model."""
+    from grace_edge.model.weights import load_model
+
+    stored = getattr(load_model(path), "grace_options", None)  # a clear ArtifactError for a missing / bad file
+    if not stored:
+        raise InputError(f"--resume {path}: not a grace-edge training checkpoint (no GRACE options on the model)")
+    args = {**{k: v for k, v in overrides.items() if v is not None}, "resume": str(path)}
+    if data is not None:
+        args["data"] = str(data)
+    trainer = GraceTrainer(overrides=args, options=GraceOptions(**stored))
     for event, functions in (callbacks or {}).items():
         for fn in functions:
             trainer.add_callback(event, fn)
