@@ -95,9 +95,9 @@ def evaluate(
 
 def default_imgsz(weights: str | os.PathLike[str]) -> int:
     """A .pt's training image size (its ``train_args``); 640 for anything else (artifacts carry their own)."""
-    from pathlib import Path
+    from grace_edge.evaluate.predict import check_weights
 
-    if Path(weights).suffix.lower() != ".pt":
+    if check_weights(weights).suffix.lower() != ".pt":  # a missing or unknown file: the same one-line error as val's
         return 640
     from grace_edge.model.weights import training_imgsz
 

@@ -30,7 +30,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="grace-s", choices=MODEL_NAMES,
                    help="architecture of the UNTRAINED model exported when --weights is not given "
                         "(latency measurement only; default %(default)s)")
-    p.add_argument("--imgsz", type=int, default=640, help="network input size in pixels, a multiple of 32 (default 640)")
+    p.add_argument("--imgsz", type=int, default=None,
+                   help="network input size in pixels, a multiple of 32 (default: the size --weights was trained at; 640 without --weights)")
     batch = p.add_mutually_exclusive_group()
     batch.add_argument("--batch", type=int, default=1, help="fixed number of images per call (default 1)")
     batch.add_argument(
@@ -76,10 +77,15 @@ def run_export(args: argparse.Namespace) -> int:
         from grace_edge.model.build import untrained_model
 
         source = untrained_model(args.model, "--weights", "exporting")
+    imgsz = args.imgsz
+    if imgsz is None:
+        from grace_edge.model.weights import training_imgsz
+
+        imgsz = training_imgsz(args.weights) if args.weights else 640
     path = export_onnx(
         source,
         args.out,
-        imgsz=args.imgsz,
+        imgsz=imgsz,
         batch=args.batch,
         dynamic_batch=args.dynamic_batch,
         raw_input=raw_input,

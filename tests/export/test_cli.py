@@ -26,9 +26,10 @@ def one_line_error(capsys, argv: list[str], *fragments: str) -> None:
 
 def test_export_from_weights(tmp_path, capsys):
     weights = tmp_path / "w.pt"
-    torch.save({"model": build_model("grace-n"), "train_args": {}}, weights)
+    torch.save({"model": build_model("grace-n"), "train_args": {"imgsz": 64}}, weights)
     out = tmp_path / "m.onnx"
-    argv = ["export", "--weights", str(weights), "--imgsz", "64", "--float-input", "--max-det", "50", "--score-floor", "0.01",
+    # no --imgsz: the checkpoint's training size, 64
+    argv = ["export", "--weights", str(weights), "--float-input", "--max-det", "50", "--score-floor", "0.01",
             "--iou", "0.5", "--out", str(out), "--no-simplify"]  # fmt: skip
     assert cli.main(argv) == 0
     assert str(out) in capsys.readouterr().out
