@@ -100,3 +100,15 @@ def test_an_explicit_name_is_never_silently_renamed(monkeypatch: pytest.MonkeyPa
         args = _parser().parse_args(["train", "--data", "d.yaml", "--project", str(tmp_path), *extra])
         assert args.func(args) == 0
     assert names == ["demo", "new", "grace-s-grace"]
+
+
+def test_data_is_required_unless_resuming(tmp_path: Path):
+    from grace_edge.errors import InputError
+
+    for command in (["train"], ["ablate"]):
+        args = _parser().parse_args([*command, "--project", str(tmp_path)])
+        with pytest.raises(InputError, match="--data is required"):
+            args.func(args)
+    args = _parser().parse_args(["train", "--resume", str(tmp_path / "missing.pt")])
+    with pytest.raises(Exception, match="missing.pt"):  # resuming needs no --data; a missing checkpoint is named
+        args.func(args)
