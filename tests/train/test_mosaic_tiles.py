@@ -19,13 +19,9 @@ def test_tiles_follow_current_weights_in_place():
 
 @pytest.mark.data
 def test_trainer_patches_mosaic_of_sampled_loader(tiny_dataset, tmp_path):
-    from grace_edge.train.trainer import GraceOptions, GraceTrainer
+    from tests.helpers.trainers import tiny_trainer
 
-    trainer = GraceTrainer(
-        overrides={"data": str(tiny_dataset), "imgsz": 64, "batch": 4, "device": "cpu", "workers": 0,
-                   "project": str(tmp_path), "name": "run", "plots": False},
-        options=GraceOptions(model="grace-n", variant="ds-cbsm"),
-    )
+    trainer = tiny_trainer(tiny_dataset, tmp_path, "ds-cbsm")
     loader = trainer.get_dataloader(trainer.data["train"], 4, -1, "train")
     from ultralytics.data.augment import Mosaic
 

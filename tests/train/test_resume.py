@@ -53,7 +53,7 @@ def test_resume_continues_with_the_saved_sampler_state(tiny_dataset: Path, tmp_p
 
     options = GraceOptions(model="grace-n", variant="grace", ramp_epochs=2, ds_cbsm=DSCBSMConfig(refresh_every=2))
     with pytest.raises(_Interrupted):  # a run cut after its first checkpoint (a normal end strips last.pt for good)
-        train(tiny_dataset, options, callbacks={"on_model_save": [_interrupt]}, epochs=2, imgsz=64, batch=4, workers=0,
+        train(tiny_dataset, options, callbacks={"on_model_save": [_interrupt]}, epochs=2, imgsz=32, batch=4, workers=0,
               device="cpu", project=str(tmp_path), name="run", plots=False, val=False, lr0=0.01)
     last = tmp_path / "run" / "weights" / "last.pt"
     saved = json.loads((last.parent / GRACE_STATE).read_text())
@@ -77,7 +77,7 @@ def test_resume_without_state_file_is_an_input_error(tiny_dataset: Path, tmp_pat
 
     with pytest.raises(_Interrupted):
         train(tiny_dataset, GraceOptions(model="grace-n", variant="ds-cbsm"), callbacks={"on_model_save": [_interrupt]},
-              epochs=2, imgsz=64, batch=4, workers=0, device="cpu", project=str(tmp_path), name="run", plots=False, val=False)
+              epochs=2, imgsz=32, batch=4, workers=0, device="cpu", project=str(tmp_path), name="run", plots=False, val=False)
     last = tmp_path / "run" / "weights" / "last.pt"
     (last.parent / GRACE_STATE).unlink()
     with pytest.raises(InputError, match="grace_state.json not found"):

@@ -40,13 +40,9 @@ def test_tiny_fraction_keeps_at_least_one_image():
 
 @pytest.mark.data
 def test_trainer_fraction_dataset_holds_every_class(tiny_dataset, tmp_path):
-    from grace_edge.train.trainer import GraceOptions, GraceTrainer
+    from tests.helpers.trainers import tiny_trainer
 
-    trainer = GraceTrainer(
-        overrides={"data": str(tiny_dataset), "fraction": 0.5, "imgsz": 64, "device": "cpu", "workers": 0,
-                   "project": str(tmp_path), "name": "run", "plots": False},
-        options=GraceOptions(model="grace-n", variant="baseline"),
-    )
+    trainer = tiny_trainer(tiny_dataset, tmp_path, "baseline", fraction=0.5)
     dataset = trainer.build_dataset(trainer.data["train"], "train", 4)
     full = trainer.build_dataset(trainer.data["train"], "val", 4)  # val mode ignores fraction
     classes = np.concatenate([np.asarray(lb["cls"]).reshape(-1) for lb in dataset.labels]).astype(int)
