@@ -29,7 +29,6 @@ def test_export_from_weights(tmp_path, capsys):
     torch.save({"model": build_model("grace-n"), "train_args": {"imgsz": 64}}, weights)
     out = tmp_path / "m.onnx"
     # no --imgsz: the checkpoint's training size, 64
-    # no --imgsz: the checkpoint's training size, 64
     argv = ["export", "--weights", str(weights), "--float-input", "--max-det", "50", "--score-floor", "0.01",
             "--iou", "0.5", "--out", str(out), "--no-simplify"]  # fmt: skip
     assert cli.main(argv) == 0
