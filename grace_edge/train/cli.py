@@ -104,7 +104,9 @@ def run_train(args: argparse.Namespace) -> int:
     from grace_edge.train.trainer import train
 
     if args.resume:
-        trainer = train(args.data, resume=args.resume, device=args.device)
+        from grace_edge.devices import to_ultralytics
+
+        trainer = train(args.data, resume=args.resume, device=to_ultralytics(args.device))
         print(f"best weights: {trainer.best}")
         return 0
     _require_data(args)
