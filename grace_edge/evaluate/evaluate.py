@@ -72,13 +72,13 @@ def evaluate(
     from grace_edge.evaluate.predict import check_weights, predict_artifact, predict_pt
 
     path = check_weights(weights)
-    if imgsz is None:
-        imgsz = default_imgsz(path)
-    if batch < 1 or imgsz < 32 or max_det < 1 or not 0 <= conf <= 1 or not 0 <= f1_conf <= 1 or not 0 < iou <= 1:
+    if batch < 1 or (imgsz is not None and imgsz < 32) or max_det < 1 or not 0 <= conf <= 1 or not 0 <= f1_conf <= 1 or not 0 < iou <= 1:
         raise InputError(
             f"evaluate: need batch >= 1, imgsz >= 32, max_det >= 1, 0 <= conf, f1_conf <= 1, 0 < iou <= 1 "
             f"(got batch={batch}, imgsz={imgsz}, max_det={max_det}, conf={conf}, f1_conf={f1_conf}, iou={iou})"
         )
+    if imgsz is None:  # after the option checks: reading the checkpoint is slower and has its own errors
+        imgsz = default_imgsz(path)
     ds = read_split(data, split, max_images)
     if path.suffix.lower() == ".pt" and any(v not in (None, False, "auto", "fp32") for v in (runtime or {}).values()):
         raise InputError(f"{path}: --backend/--inference-precision/--shared-cpu apply to exported models (.onnx), "
