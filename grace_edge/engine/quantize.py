@@ -173,9 +173,13 @@ def _calibrate(
                                        calibrate_method=_method(method), extra_options=options)
         if method == "percentile":
             calibrator.collector = _zero_anchored_collector(calibrator)
+        from grace_edge.progress import Progress
+
+        progress = Progress("calibration", len(reader), unit="batches")
         for start in range(0, len(reader), CALIB_STRIDE):
             reader.set_range(start, start + CALIB_STRIDE)
             calibrator.collect_data(reader)
+            progress.update(min(CALIB_STRIDE, len(reader) - start))
         ranges = calibrator.compute_data()
         del calibrator
     save_tensors_data(ranges, cache)  # atomic (temp file + os.replace)

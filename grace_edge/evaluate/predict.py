@@ -55,7 +55,10 @@ def predict_pt(
     model = load_yolo(weights)
     info: dict[str, Any] = {"backend": "ultralytics", "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
                             "warnings": _check_names([model.names[i] for i in sorted(model.names)], split, weights)}
+    from grace_edge.progress import Progress
+
     preds: dict[str, np.ndarray] = {}
+    progress = Progress(f"val {weights.name}", len(split.images))
     for chunk in _batches(split.images, batch):
         results = model.predict(
             [read_image(im.path) for im in chunk], imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
@@ -66,6 +69,7 @@ def predict_pt(
             preds[im.name] = np.concatenate(
                 [b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None], b.cls.cpu().numpy()[:, None]], axis=1
             ).astype(np.float32)
+        progress.update(len(chunk))
     return preds, info
 
 
@@ -89,10 +93,14 @@ def predict_artifact(
         if conf < meta.conf_thres:
             info["warnings"].append(f"conf {conf:g} is below the artifact's in-graph score floor {meta.conf_thres:g}: "
                                     "mAP misses the detections under it")
+        from grace_edge.progress import Progress
+
+        progress = Progress(f"val {weights.name}", len(split.images))
         for chunk in _batches(split.images, batch):  # the Detector splits further to the artifact's max batch
             arrays = det.detect_arrays([read_image(im.path) for im in chunk])
             for im, arr in zip(chunk, arrays, strict=True):
                 preds[im.name] = np.asarray(arr, dtype=np.float32)
+            progress.update(len(chunk))
     return preds, info
 
 

@@ -15,19 +15,10 @@ import sys
 import time
 from typing import Any, TextIO
 
+from grace_edge.progress import duration
+
 MAP50_95 = "metrics/mAP50-95(B)"
 MAP50 = "metrics/mAP50(B)"
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` in the largest unit that keeps it readable: 45 s, 14 min, 3.2 h, 5.1 days."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def _map_text(metrics: dict[str, Any]) -> str:
