@@ -53,13 +53,14 @@ class UltralyticsResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
-        """Summary lines, labelled so they are not mistaken for the COCO numbers."""
-        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        """Summary lines, labelled so they are not mistaken for the COCO numbers; in points (0-100), like every
+        mAP grace-edge prints (the JSON keeps 0-1)."""
+        f = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
         how = self.settings.get("note") or "padded canvas, multi-label NMS, Ultralytics matching and AP"
         return "\n".join([
             f"Ultralytics protocol (what model.val() prints; {how}):",
-            f"  mAP50-95 {self.map50_95:.3f}  mAP50 {self.map50:.3f}  P {self.precision:.3f}  R {self.recall:.3f}"
-            "  (P, R at the confidence of max mean F1)",
+            f"  mAP50-95 {f(self.map50_95)}  mAP50 {f(self.map50)}  P {f(self.precision)}  R {f(self.recall)}"
+            "  (points; P, R at the confidence of max mean F1)",
             "  AP50-95 per class: " + ", ".join(f"{n} {f(v)}" for n, v in self.per_class.items()),
         ])
 

@@ -93,3 +93,13 @@ def test_ultralytics_and_coco_disagree_where_documented():
     assert ul.map50 == pytest.approx(0.5 - 0.01 / 2)
     assert (ul.precision, ul.recall) == (1.0, 0.5)
     assert ul.per_class["y"] is None and ul.per_class["x"] == pytest.approx(ul.map50_95)
+
+
+def test_summary_prints_points_like_every_other_map() -> None:
+    from grace_edge.evaluate.ultralytics_protocol import UltralyticsResult
+
+    r = UltralyticsResult(map50_95=0.102, map50=0.3, precision=0.422, recall=0.355, f1=0.385,
+                          per_class={"a": 0.016, "b": None}, per_class_ap50={"a": 0.1, "b": None}, images=2)
+    lines = r.table().splitlines()
+    assert lines[1].startswith("  mAP50-95 10.20  mAP50 30.00  P 42.20  R 35.50  (points")
+    assert lines[2] == "  AP50-95 per class: a 1.60, b -"
