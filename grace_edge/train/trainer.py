@@ -146,9 +146,9 @@ class GraceTrainer(DetectionTrainer):
         names = self.data["names"]
         model = build_model(opts.architecture, nc=self.data["nc"], names=[names[i] for i in sorted(names)], verbose=verbose)
         model.grace_options = opts.to_dict()
-        if weights is not None:
+        if weights is not None:  # resuming: the run's own weights, not the --weights it started from
             model.load(weights)
-        if opts.weights:
+        elif opts.weights:
             from grace_edge.model.weights import load_weights
 
             load_weights(model, opts.weights)
