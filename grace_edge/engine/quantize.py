@@ -21,7 +21,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from grace_edge.artifact import ArtifactMeta, sha256_file
 from grace_edge.engine.calibration import CalibrationReader, graph_batch
@@ -104,6 +104,33 @@ def quantize_int8(
     cache_dir: str | Path | None = None,
 ) -> QuantizeResult:
     """Write an INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
+    return quantize_with(
+        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir,
+        config=settings(method, exclude_head_outputs), op_types=INT8_OP_TYPES, unsigned_activations=False,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                       "OpTypesToExcludeOutputQuantization": list(NO_OUTPUT_QDQ)},
+    )
+
+
+def quantize_with(
+    src: str | Path,
+    out: str | Path,
+    images: Sequence[str | Path],
+    *,
+    method: str,
+    exclude_head_outputs: bool,
+    cache_dir: str | Path | None,
+    config: dict[str, object],
+    op_types: Sequence[str],
+    unsigned_activations: bool,
+    extra_options: dict[str, Any],
+    exclude: Callable[[onnx.ModelProto], set[str]] | None = None,
+    source: dict[str, str] | None = None,
+) -> QuantizeResult:
+    """The steps every INT8 layout shares: checks, regions kept float, keyed calibration cache (ranges collected on
+    ``op_types``; asymmetric for unsigned activations), ``quantize_static`` in QDQ format with per-channel int8
+    weights, metadata. A layout gives its ``config`` (cache key), op types, activation sign and ORT options;
+    ``exclude`` adds nodes to keep float, ``source`` adds metadata."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if method not in CALIB_METHODS:
@@ -114,13 +141,14 @@ def quantize_int8(
     model, meta = load_fp32(src)
     regions = find_regions(model)
     excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
-    config = settings(method, exclude_head_outputs)
+    excluded |= exclude(model) if exclude else set()
     key = calibration_key(src, images, config)
     cache = cache_path_for(out, key, cache_dir)
     cache_hit = cache.is_file()
 
     if not cache_hit:
-        _calibrate(model, meta, [Path(p) for p in images], method, regions.head_outputs, cache)
+        _calibrate(model, meta, [Path(p) for p in images], method, regions.head_outputs, cache,
+                   op_types=op_types, symmetric=not unsigned_activations)
     with tempfile.TemporaryDirectory(prefix="grace-int8-") as tmp:
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(
@@ -128,15 +156,14 @@ def quantize_int8(
             str(quantized),
             None,  # the ranges come from the cache written above
             quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(INT8_OP_TYPES),
+            op_types_to_quantize=list(op_types),
             per_channel=True,
             reduce_range=False,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if unsigned_activations else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=sorted(excluded),
             calibrate_method=_method(method),
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                           "OpTypesToExcludeOutputQuantization": list(NO_OUTPUT_QDQ)},
+            extra_options=extra_options,
             calibration_cache_path=str(cache),
         )
         import onnx
@@ -144,7 +171,7 @@ def quantize_int8(
         result = onnx.load(str(quantized))
     meta.precision = "int8"
     meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calibration": key, "calib_method": method,
-                   "calib_images": str(len(images))}
+                   "calib_images": str(len(images)), **(source or {})}
     save_with_meta(result, out, meta)
     return QuantizeResult(out, cache, cache_hit, len(images), len(excluded))
 

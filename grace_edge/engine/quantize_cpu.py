@@ -17,23 +17,12 @@ activations. So here:
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from grace_edge.artifact import sha256_file
-from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
-from grace_edge.engine.quantize import (
-    CALIB_METHODS,
-    PERCENTILE,
-    QuantizeResult,
-    _calibrate,
-    _method,
-    cache_path_for,
-    calibration_key,
-)
-from grace_edge.errors import InputError
+from grace_edge.engine.precision import find_regions
+from grace_edge.engine.quantize import PERCENTILE, QuantizeResult, quantize_with
 
 if TYPE_CHECKING:
     import onnx
@@ -88,46 +77,9 @@ def quantize_int8_cpu(
     cache_dir: str | Path | None = None,
 ) -> QuantizeResult:
     """Write the CPU-layout INT8 copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    if method not in CALIB_METHODS:
-        raise InputError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
-    if not images:
-        raise InputError("INT8 needs calibration images; none were given")
-    src, out = Path(src), Path(out)
-    model, meta = load_fp32(src)
-    regions = find_regions(model)
-    excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
-    excluded |= non_silu_nodes(model) | set(regions.gates)
-    config = cpu_settings(method, exclude_head_outputs)
-    key = calibration_key(src, images, config)
-    cache = cache_path_for(out, key, cache_dir)
-    cache_hit = cache.is_file()
-    if not cache_hit:
-        _calibrate(model, meta, [Path(p) for p in images], method, regions.head_outputs, cache,
-                   op_types=CPU_OP_TYPES, symmetric=False)
-    with tempfile.TemporaryDirectory(prefix="grace-int8-cpu-") as tmp:
-        quantized = Path(tmp) / "int8.onnx"
-        quantize_static(
-            model,
-            str(quantized),
-            None,  # the ranges come from the cache written above
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(CPU_OP_TYPES),
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=sorted(excluded),
-            calibrate_method=_method(method),
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "QuantizeBias": True},
-            calibration_cache_path=str(cache),
-        )
-        import onnx
-
-        result = onnx.load(str(quantized))
-    meta.precision = "int8"
-    meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calibration": key, "calib_method": method,
-                   "calib_images": str(len(images)), "int8_layout": LAYOUT}
-    save_with_meta(result, out, meta)
-    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded))
+    return quantize_with(
+        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir,
+        config=cpu_settings(method, exclude_head_outputs), op_types=CPU_OP_TYPES, unsigned_activations=True,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "QuantizeBias": True},
+        exclude=lambda model: non_silu_nodes(model) | set(find_regions(model).gates), source={"int8_layout": LAYOUT},
+    )
