@@ -38,16 +38,24 @@ def draw_detections(image: np.ndarray, detections: Sequence[Detection], thicknes
     scale = max(0.35, short / 1200)
     thickness = thickness or max(1, round(short / 300))
     text_thickness = max(1, round(scale * 1.5))
-    for d in detections:
+    boxes = [(int(round(d.x1 * k)), int(round(d.y1 * k)), int(round(d.x2 * k)), int(round(d.y2 * k))) for d in detections]
+    for d, (x1, y1, x2, y2) in zip(detections, boxes):
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(d.class_id), thickness, cv2.LINE_AA)
+    placed: list[tuple[int, int, int, int]] = []
+    # Labels on top of all boxes, best score first; a label that would cover an earlier one is left out (its box
+    # stays): stacked labels of near-duplicate boxes are unreadable, and every score is in the JSON anyway.
+    for i in sorted(range(len(detections)), key=lambda i: -detections[i].score):
+        d, (x1, y1, _, _) = detections[i], boxes[i]
         color = class_color(d.class_id)
-        p1 = (int(round(d.x1 * k)), int(round(d.y1 * k)))
-        p2 = (int(round(d.x2 * k)), int(round(d.y2 * k)))
-        cv2.rectangle(canvas, p1, p2, color, thickness, cv2.LINE_AA)
         label = f"{d.class_name} {d.score:.2f}"
         (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, text_thickness)
-        left = max(0, min(p1[0], canvas.shape[1] - w))  # keep the label inside the image at the right edge
-        top = p1[1] - h - base if p1[1] - h - base >= 0 else p1[1]  # inside the box when it touches the top edge
-        cv2.rectangle(canvas, (left, top), (left + w, top + h + base), color, -1)
+        left = max(0, min(x1, canvas.shape[1] - w))  # keep the label inside the image at the right edge
+        top = y1 - h - base if y1 - h - base >= 0 else y1  # inside the box when it touches the top edge
+        rect = (left, top, left + w, top + h + base)
+        if any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in placed):
+            continue
+        placed.append(rect)
+        cv2.rectangle(canvas, rect[:2], rect[2:], color, -1)
         cv2.putText(canvas, label, (left, top + h), cv2.FONT_HERSHEY_SIMPLEX, scale, _text_color(color), text_thickness,
                     cv2.LINE_AA)
     return canvas

@@ -103,3 +103,13 @@ def test_default_output_keeps_each_run(tmp_path: Path, model_200: Path, neu_det:
     assert sorted(p.name for p in runs.iterdir()) == ["fake200", "fake200-2"]
     assert f"results in {Path('runs/predict/fake200-2')}" in out
     assert (runs / "fake200" / "crazing_1.jpg").is_file() and (runs / "fake200-2" / "crazing_1.jpg").is_file()
+
+
+def test_draw_leaves_out_a_label_that_would_cover_a_better_one() -> None:
+    gray = np.full((200, 200), 128, np.uint8)
+    best, dup = Detection(20, 60, 120, 150, 0.9, 0, "crazing"), Detection(22, 62, 118, 148, 0.3, 1, "inclusion")
+    alone = draw_detections(gray, [best], min_side=600)
+    both = draw_detections(gray, [dup, best], min_side=600)
+    label_band = (slice(60 * 3 - 40, 60 * 3), slice(60, 400))  # above the best box's top-left corner
+    assert (both[label_band] == alone[label_band]).all()  # only the 0.90 label there, not the 0.30 one over it
+    assert (both != alone).any()  # the duplicate's box is still drawn
