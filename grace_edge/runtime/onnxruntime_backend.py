@@ -92,6 +92,13 @@ def session_options(threads: int | None = None, shared_cpu: bool = False) -> Any
     return options
 
 
+def check_batch(n: int, min_batch: int, max_batch: int) -> None:
+    """A CPU slot's run takes between ``min_batch`` and ``max_batch`` rows (the artifact's batch range)."""
+    if not min_batch <= n <= max_batch:
+        raise InputError(f"batch of {n} is outside this artifact's batch range {min_batch}..{max_batch} "
+                         "(Detector splits larger batches for you)")
+
+
 class OrtSlot:
     """One in-flight batch: own input/output buffers bound to the shared session."""
 
@@ -110,11 +117,7 @@ class OrtSlot:
 
     def run(self, n: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Run the graph on the first ``n`` input rows; returns views of (detections, counts) and stage times."""
-        if not self.backend.min_batch <= n <= self.backend.max_batch:
-            raise InputError(
-                f"batch of {n} is outside this artifact's batch range "
-                f"{self.backend.min_batch}..{self.backend.max_batch} (Detector splits larger batches for you)"
-            )
+        check_batch(n, self.backend.min_batch, self.backend.max_batch)
         b = self.binding
         b.clear_binding_inputs()
         b.clear_binding_outputs()

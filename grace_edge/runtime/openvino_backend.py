@@ -26,6 +26,7 @@ import numpy as np
 
 from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
 from grace_edge.errors import ArtifactError, InputError
+from grace_edge.runtime.onnxruntime_backend import check_batch
 
 PRECISIONS = ("fp32", "bf16")  # OpenVINO's inference precision hints we offer
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -132,11 +133,7 @@ class OpenVinoSlot:
         """Run on the first ``n`` input rows; returns views of the request's outputs, valid until the next run."""
         import openvino as ov
 
-        if not self.backend.min_batch <= n <= self.backend.max_batch:
-            raise InputError(
-                f"batch of {n} is outside this artifact's batch range "
-                f"{self.backend.min_batch}..{self.backend.max_batch} (Detector splits larger batches for you)"
-            )
+        check_batch(n, self.backend.min_batch, self.backend.max_batch)
         t0 = time.perf_counter()
         try:
             self.request.infer({INPUT_NAME: ov.Tensor(self.inputs[:n], shared_memory=True)})
