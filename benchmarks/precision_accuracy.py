@@ -45,9 +45,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def training_imgsz(weights: str) -> int | None:
-    import torch
+    from grace_edge.model.safe_load import torch_load
 
-    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    ckpt = torch_load(weights)  # weights_only, with grace-edge's allow-list: no code from the file runs
     args = ckpt.get("train_args") or {} if isinstance(ckpt, dict) else {}
     size = args.get("imgsz") if isinstance(args, dict) else None
     return int(size) if isinstance(size, int) else None

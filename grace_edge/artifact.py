@@ -1,7 +1,9 @@
 """The contract between export, build and runtime: graph I/O names, metadata, and the engine file header.
 
 Every artifact (ONNX model or TensorRT engine) carries an :class:`ArtifactMeta`:
-- in an ONNX model, as JSON in ``metadata_props["grace_edge"]``;
+- in an ONNX model, as JSON in ``metadata_props["grace_edge"]``, next to ``metadata_props["grace_edge_sha256"]``:
+  the SHA-256 of the whole model (graph, weights, every other property) serialized deterministically without that
+  one entry, so a flipped byte or an edited tensor is rejected at open instead of running with wrong weights;
 - in an engine file, as a header: ``MAGIC``, a little-endian uint32 header length, the JSON header, then the
   serialized engine. The header holds the engine's size and SHA-256, so a truncated or foreign file is
   rejected before TensorRT deserialises it.
@@ -29,6 +31,7 @@ INPUT_NAME = "images"
 OUTPUT_DETECTIONS = "detections"
 OUTPUT_COUNT = "num_detections"
 ONNX_METADATA_KEY = "grace_edge"
+ONNX_DIGEST_KEY = "grace_edge_sha256"
 ENGINE_MAGIC = b"GRACEENG"
 INPUT_FORMATS = ("uint8_nhwc", "float32_nchw")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -54,6 +57,7 @@ class ArtifactMeta:
     grace_edge_version: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.imgsz = tuple(int(v) for v in self.imgsz)  # type: ignore[assignment]
         self.input_shape = tuple(int(v) for v in self.input_shape)  # type: ignore[assignment]
         self.batch = tuple(int(v) for v in self.batch)  # type: ignore[assignment]
@@ -96,6 +100,8 @@ class ArtifactMeta:
     def from_json(cls, text: str | bytes, origin: str = "artifact") -> "ArtifactMeta":
         try:
             data: dict[str, Any] = json.loads(text)
+            if not isinstance(data, dict):
+                raise ArtifactError(f"grace-edge metadata is a JSON {type(data).__name__}, not an object")
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in data.items() if k in known})
         except ArtifactError as e:
@@ -104,12 +110,58 @@ class ArtifactMeta:
             raise ArtifactError(f"{origin}: grace-edge metadata is not valid JSON of the expected form ({e})") from None
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_str_map(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+
+
+# field -> (check, what it must be); metadata comes from a file, so every type is checked before it is used
+_FIELD_TYPES = {
+    "names": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), "a list of class-name strings"),
+    "imgsz": (lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v), "a list of integers"),
+    "input_shape": (lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v), "a list of integers"),
+    "batch": (lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v), "a list of integers"),
+    "input_format": (lambda v: isinstance(v, str), "a string"),
+    "precision": (lambda v: isinstance(v, str), "a string"),
+    "model": (lambda v: isinstance(v, str), "a string"),
+    "grace_edge_version": (lambda v: isinstance(v, str), "a string"),
+    "max_det": (_is_int, "an integer"),
+    "format_version": (_is_int, "an integer"),
+    "conf_thres": (_is_number, "a number"),
+    "iou_thres": (_is_number, "a number"),
+    "source": (_is_str_map, "an object of strings"),
+    "backend": (_is_str_map, "an object of strings"),
+}
+
+
+def _check_types(meta: ArtifactMeta) -> None:
+    wrong = [f"{name} is {json.dumps(getattr(meta, name))[:60]}, not {what}"
+             for name, (ok, what) in _FIELD_TYPES.items() if not ok(getattr(meta, name))]
+    if wrong:
+        raise ArtifactError("invalid grace-edge metadata: " + "; ".join(wrong))
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_artifact_bytes(path: Path) -> bytes:
+    """The bytes of an artifact file; an unreadable file (permissions, a folder) is one ArtifactError line."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read the file ({e.strerror or type(e).__name__})") from None
 
 
 def pack_engine(meta: ArtifactMeta, engine: bytes) -> bytes:
@@ -126,7 +178,7 @@ def unpack_engine(path: str | Path) -> tuple[ArtifactMeta, bytes]:
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: engine file not found")
-    data = path.read_bytes()
+    data = read_artifact_bytes(path)
     if not data.startswith(ENGINE_MAGIC):
         raise ArtifactError(
             f"{path}: not a grace-edge engine (no {ENGINE_MAGIC.decode()} header); build it with 'grace-edge build'"
@@ -142,6 +194,8 @@ def unpack_engine(path: str | Path) -> tuple[ArtifactMeta, bytes]:
         header = json.loads(data[n0 + 4 : start])
     except ValueError:
         raise ArtifactError(f"{path}: corrupt engine header") from None
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}: corrupt engine header (a JSON {type(header).__name__}, not an object)")
     engine = data[start:]
     if len(engine) != header.get("engine_size"):
         raise ArtifactError(
@@ -153,21 +207,43 @@ def unpack_engine(path: str | Path) -> tuple[ArtifactMeta, bytes]:
     return ArtifactMeta.from_json(json.dumps(header), origin=str(path)), engine
 
 
+def onnx_digest(model: Any) -> str:
+    """SHA-256 of ``model`` serialized deterministically with the digest entry removed (graph, weights, metadata)."""
+    unsealed = type(model)()
+    unsealed.CopyFrom(model)
+    kept = [(p.key, p.value) for p in unsealed.metadata_props if p.key != ONNX_DIGEST_KEY]
+    del unsealed.metadata_props[:]
+    for key, value in kept:
+        unsealed.metadata_props.add(key=key, value=value)
+    return hashlib.sha256(unsealed.SerializeToString(deterministic=True)).hexdigest()
+
+
 def onnx_meta(model: Any, origin: str) -> ArtifactMeta:
-    """The :class:`ArtifactMeta` stored in an in-memory ``onnx.ModelProto``."""
+    """The :class:`ArtifactMeta` stored in an in-memory ``onnx.ModelProto``, after checking the model's digest."""
     props = {p.key: p.value for p in model.metadata_props}
     if ONNX_METADATA_KEY not in props:
         raise ArtifactError(f"{origin}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
+    if ONNX_DIGEST_KEY not in props:
+        raise ArtifactError(f"{origin}: ONNX model has no grace-edge digest (edited, or made by an older grace-edge); "
+                            "export it again with 'grace-edge export'")
+    if onnx_digest(model) != props[ONNX_DIGEST_KEY]:
+        raise ArtifactError(f"{origin}: ONNX graph or weights do not match the digest in its metadata "
+                            "(corrupt or modified file); export it again")
     return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=origin)
 
 
 def set_onnx_meta(model: Any, meta: ArtifactMeta, **extra: str) -> None:
-    """Store ``meta`` (and any ``extra`` string properties) in an in-memory ``onnx.ModelProto``."""
+    """Store ``meta`` (and any ``extra`` string properties) in an in-memory ``onnx.ModelProto``, then seal it.
+
+    Call it last: any later change to the model breaks the digest, and the artifact is then refused at open.
+    """
     props = {p.key: p.value for p in model.metadata_props}
     props.update({ONNX_METADATA_KEY: meta.to_json(), **extra})
+    props.pop(ONNX_DIGEST_KEY, None)
     del model.metadata_props[:]
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
+    model.metadata_props.add(key=ONNX_DIGEST_KEY, value=onnx_digest(model))
 
 
 def read_onnx_meta(path: str | Path) -> ArtifactMeta:
@@ -177,8 +253,9 @@ def read_onnx_meta(path: str | Path) -> ArtifactMeta:
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: ONNX file not found")
+    data = read_artifact_bytes(path)
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(data)
     except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
     return onnx_meta(model, str(path))

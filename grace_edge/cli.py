@@ -8,6 +8,7 @@ taking the parsed args and returning an exit code). Stage modules import heavy p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from typing import Sequence
@@ -27,6 +28,12 @@ STAGE_CLI_MODULES = (
     "grace_edge.serve.cli",  # triton-repo: one server for many lines
     "grace_edge.doctor.cli",  # doctor: check a GPU machine first
 )
+# Commands that read a --weights checkpoint; each gets the one --trust-weights flag (grace_edge.model.safe_load).
+WEIGHTS_COMMANDS = ("train", "ablate", "val", "export", "build", "bench")
+TRUST_WEIGHTS_HELP = (
+    "runs code from the file: load a --weights checkpoint that refers to more than tensors and GRACE/YOLO11 model "
+    "classes (unpickling it may execute anything). Only for checkpoints you trust like a script"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in STAGE_CLI_MODULES:
         importlib.import_module(name).add_commands(sub)
+    for command in (c for c in WEIGHTS_COMMANDS if c in sub.choices):
+        sub.choices[command].add_argument("--trust-weights", action="store_true", help=TRUST_WEIGHTS_HELP)
     return parser
+
+
+def _trust(args: argparse.Namespace) -> contextlib.ExitStack:
+    """Within the command, its checkpoint (--weights, --resume, val's ARTIFACT) may run code iff --trust-weights."""
+    stack = contextlib.ExitStack()
+    if getattr(args, "trust_weights", False):
+        from grace_edge.model.safe_load import trusted
+
+        for name in ("weights", "artifact", "artifact_alias", "resume"):
+            if getattr(args, name, None):
+                stack.enter_context(trusted(getattr(args, name)))
+    return stack
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _trust(args):
+            return int(args.func(args) or 0)
     except GraceEdgeError as e:
         print(f"grace-edge {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -63,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"grace-edge {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the OS refuses (permissions, a folder where a file belongs...): name it
+        if e.filename is None:
+            raise
+        print(f"grace-edge {args.command}: error: {e.filename}: {e.strerror or type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"grace-edge {args.command}: interrupted", file=sys.stderr)

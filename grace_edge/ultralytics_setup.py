@@ -6,7 +6,8 @@ Call :func:`configure` before importing anything from ``ultralytics``. It makes 
 - find a font locally (matplotlib's DejaVu Sans, copied in as ``Arial.ttf``) instead of fetching Arial.ttf;
 - report to no hub or tracker (sync and every integration off);
 - use every CPU core for torch, or ``OMP_NUM_THREADS`` if set (Ultralytics resets CPU training to ``cpu_count - 1``
-  threads, 1 on a 2-core box).
+  threads, 1 on a 2-core box);
+- never unpickle a checkpoint or a dataset label cache unsafely (:func:`grace_edge.model.safe_load.guard_ultralytics`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def configure(threads: int | None = None) -> None:
         u_utils.SETTINGS.update({k: v for k, v in _INTEGRATIONS_OFF.items() if k in u_utils.SETTINGS})
         u_utils.ONLINE = False
         _configured = True
+        from grace_edge.model.safe_load import guard_ultralytics
+
+        guard_ultralytics()
 
     import torch
     from ultralytics.utils import torch_utils

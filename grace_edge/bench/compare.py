@@ -58,11 +58,11 @@ def _check_weights(weights: str | Path) -> Path:
     return path
 
 
-def load_yolo(weights: str | Path):
+def load_yolo(weights: str | Path, *, trust: bool = False):
     """An Ultralytics ``YOLO`` on the peer's ``--weights`` (checked for the flag's sake first)."""
     from grace_edge.model.weights import load_yolo as load
 
-    return load(_check_weights(weights))
+    return load(_check_weights(weights), trust=trust)
 
 
 def export_ultralytics_onnx(weights: str | Path, imgsz: Sequence[int], workdir: str | Path) -> Path:
@@ -70,7 +70,9 @@ def export_ultralytics_onnx(weights: str | Path, imgsz: Sequence[int], workdir: 
     path = _check_weights(weights)
     copy = Path(workdir) / path.name  # Ultralytics writes the ONNX next to the .pt it loaded
     shutil.copyfile(path, copy)
-    model = load_yolo(copy)
+    from grace_edge.model.safe_load import is_trusted
+
+    model = load_yolo(copy, trust=is_trusted(path))  # the copy is as trusted (--trust-weights) as the original
     try:
         out = model.export(format="onnx", imgsz=list(imgsz), simplify=False, device="cpu", batch=1, verbose=False)
     except Exception as e:
@@ -80,7 +82,9 @@ def export_ultralytics_onnx(weights: str | Path, imgsz: Sequence[int], workdir: 
 
 def _ultralytics_onnx_model(weights: str | Path, imgsz: Sequence[int], cleanup: list[Callable[[], None]]):
     """``YOLO`` on Ultralytics' own ONNX export, in a temp dir that ``cleanup`` removes."""
-    workdir = tempfile.mkdtemp(prefix="grace-edge-bench-")
+    from grace_edge.io import owned_prefix
+
+    workdir = tempfile.mkdtemp(prefix=owned_prefix("grace-edge-bench-"))
     try:
         source = export_ultralytics_onnx(weights, imgsz, workdir)
         from ultralytics import YOLO

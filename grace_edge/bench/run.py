@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from grace_edge.data.images import IMAGE_SUFFIXES, read_image
 from grace_edge.data.yolo_yaml import images_in, pick_evenly, split_images
 from grace_edge.errors import InputError
+from grace_edge.io import check_writable, fresh_path
 
 DEFAULT_ARTIFACT_DIR = Path("engines")  # where 'grace-edge build' writes
 
@@ -233,6 +234,11 @@ def bench(options: BenchOptions, log: Callable[[str], None] = _log) -> tuple[dic
         args = replace(options, artifact=str(newest_artifact()))
         log(f"bench: timing the newest artifact, {args.artifact}")
     batches = check_args(args)
+    # A default path never overwrites an earlier run: runs/bench/<artifact>.json, then <artifact>-2.json, ...
+    json_path = Path(args.json) if args.json else fresh_path(Path("runs") / "bench" / f"{Path(args.artifact).stem}.json")
+    plot_path = Path(args.plot or json_path.with_suffix(".png"))
+    for flag, path in (("--json", json_path), ("--plot", plot_path)):  # before minutes of timing, not after
+        check_writable(path, flag)
     load_before = sysinfo.load_average()
     measured = measure(args, batches, log=log)
     load_after = sysinfo.load_average()
@@ -257,11 +263,7 @@ def bench(options: BenchOptions, log: Callable[[str], None] = _log) -> tuple[dic
         "compare": measured["compare"],
         "notes": notes,
     }
-    from grace_edge.io import fresh_path
-
-    # A default path never overwrites an earlier run: runs/bench/<artifact>.json, then <artifact>-2.json, ...
-    json_path = Path(args.json) if args.json else fresh_path(Path("runs") / "bench" / f"{Path(args.artifact).stem}.json")
-    plot: Path | None = Path(args.plot or json_path.with_suffix(".png"))
+    plot: Path | None = plot_path
     if not args.plot and importlib.util.find_spec("matplotlib") is None:  # the lean runtime install has no plots
         log("bench: no PNG plot (matplotlib comes with pip install 'grace-edge[train]'); JSON and markdown written")
         plot = None

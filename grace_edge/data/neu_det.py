@@ -34,6 +34,7 @@ from typing import Any, Iterable, Sequence
 from grace_edge.data.stats import MEDIUM_MAX_AREA, SMALL_MAX_AREA, dataset_stats, stats_table
 from grace_edge.data.voc import VocAnnotation, VocError, box_problems, drop_duplicate_boxes, parse_voc, yolo_lines
 from grace_edge.errors import InputError
+from grace_edge.io import owned_prefix, remove_stale, stale_entries
 from grace_edge.data.classes import NEU_DET_CLASSES
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def _publish(staging: Path, out: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise InputError(f"--out {out} was filled by something else during the conversion; nothing replaced")
-        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+        old = out.with_name(f"{owned_prefix(f'.{out.name}.')}{uuid.uuid4().hex[:8]}.old")
         os.rename(out, old)
     try:
         os.replace(staging, out)
@@ -324,6 +325,26 @@ def _publish(staging: Path, out: Path, force: bool) -> None:
         old.unlink()
     elif old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+LEGACY_LEFTOVER = r"[0-9a-f]{8}"  # the random part of staging names written before they carried the PID
+
+
+def recover_leftovers(out: Path) -> None:
+    """Tidy what killed conversions into ``out`` left beside it (hidden ``.<out>.<pid>-*.tmp/.old`` folders whose
+    process is gone): if a crash between the publish step's two renames lost ``out``, rename its ``.old`` back
+    first; then remove the rest."""
+    prefix = f".{out.name}."
+    olds = stale_entries(out.parent, prefix, ".old", LEGACY_LEFTOVER)
+    if olds and not out.exists() and not out.is_symlink():
+        newest = max(olds, key=lambda p: p.lstat().st_mtime)
+        os.rename(newest, out)
+        log.warning("restored %s from %s, left by a conversion killed while replacing it", out, newest.name)
+    removed = [*remove_stale(out.parent, prefix, ".old", LEGACY_LEFTOVER),
+               *remove_stale(out.parent, prefix, ".tmp", LEGACY_LEFTOVER)]
+    if removed:
+        log.warning("removed %d leftover folder(s) of killed conversions next to %s: %s", len(removed), out,
+                    ", ".join(p.name for p in removed))
 
 
 def _conversion_stats(splits: dict[str, list[Sample]]) -> dict[str, Any]:
@@ -343,7 +364,7 @@ def _conversion_stats(splits: dict[str, list[Sample]]) -> dict[str, Any]:
 
 def _write_dataset(out: Path, splits: dict[str, list[Sample]], json_files: dict[str, Any], force: bool) -> None:
     """Write everything into a staging folder next to ``out``, then rename it to ``out``."""
-    staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staging = out.with_name(f"{owned_prefix(f'.{out.name}.')}{uuid.uuid4().hex[:8]}.tmp")
     try:
         staging.mkdir(parents=True)
         for split, samples in splits.items():
@@ -378,6 +399,7 @@ def convert(
     error unless ``force``; it is then replaced only once the new dataset is complete.
     """
     src, out = Path(src), Path(os.path.abspath(out))
+    recover_leftovers(out)
     _check_out(out, src, force)
     check_val_fraction(val_fraction)
     if limit_per_class is not None and limit_per_class < 1:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +13,7 @@ from grace_edge.artifact import PRECISIONS
 from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
 from grace_edge.engine.calibration import DEFAULT_CALIB_IMAGES
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
+from grace_edge.io import remove_stale_temp, temp_dir
 
 DEFAULT_OUT_DIR = Path("engines")
 CPU_FALLBACK = "no TensorRT/GPU found: built the ONNX Runtime CPU model instead"
@@ -95,7 +95,10 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
     if o.out is not None and Path(o.out).suffix != suffix:
         raise InputError(f"--out {o.out}: this machine builds a {backend} artifact, which must end in {suffix}")
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="grace-build-") as tmp:
+    removed = remove_stale_temp()
+    if removed:
+        log(f"removed {len(removed)} temp folder(s) left by killed builds: {', '.join(p.name for p in removed)}")
+    with temp_dir("grace-build-") as tmp:
         work = Path(tmp)
         fp32 = _fp32_onnx(o, work, log)
         meta = read_onnx_meta(fp32)
@@ -242,6 +245,8 @@ def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, lo
     log(f"INT8 for {backend}: {layout}")
     log(f"calibrating INT8 ({o.calib_method}) on {len(images)} train images of {o.data}...")
     result = quantize(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir)
+    if result.cache_problem:
+        log(f"calibration cache {result.cache_path} {result.cache_problem}: not reused, calibrated again")
     log(f"made the INT8 Q/DQ graph; calibration cache {'reused' if result.cache_hit else 'written'}: {result.cache_path}")
     return result.path
 

@@ -12,13 +12,16 @@ share of the runtime (Ultralytics' ModelOpt export keeps them in float for the s
 
 The calibration cache (the tensor ranges) is stored next to the output, named by a SHA-256 over the FP32 model
 bytes, every calibration image (sorted names + bytes) and the settings, so a change to any of them misses the cache.
+It is ONNX Runtime's JSON plus a ``grace_edge`` seal: that full key and a SHA-256 of the rest of the file. A cache is
+reused only if it parses, has ONNX Runtime's schema with finite ranges, and matches its seal; anything else (not
+JSON, truncated, another schema, edited ranges) is reported in one line naming the file and calibrated again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -27,6 +30,7 @@ from grace_edge.artifact import ArtifactMeta, sha256_file
 from grace_edge.engine.calibration import CalibrationReader, graph_batch
 from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
 from grace_edge.errors import InputError
+from grace_edge.io import temp_dir, write_text
 
 if TYPE_CHECKING:
     import onnx
@@ -39,6 +43,7 @@ INT8_OP_TYPES = ("Conv", "Add", "Concat", "MaxPool")
 # with its SiLU and the pre-activation value is not rounded to INT8 on top of the post-activation one.
 NO_OUTPUT_QDQ = ("Conv",)
 PERCENTILE = 99.999
+CACHE_SEAL = "grace_edge"  # top-level key of our seal in ONNX Runtime's cache JSON (ONNX Runtime ignores it)
 CALIB_STRIDE = 4  # batches per calibration pass: bounds the memory of the collected activations (~2 GB, GRACE-s 640)
 
 
@@ -56,6 +61,7 @@ class QuantizeResult:
     cache_hit: bool
     images: int
     excluded_nodes: int
+    cache_problem: str | None = None  # why an existing cache was not reused (it was calibrated again)
 
 
 def settings(method: str, exclude_head_outputs: bool, op_types: Sequence[str] = INT8_OP_TYPES) -> dict[str, object]:
@@ -92,6 +98,70 @@ def calibration_key(model: str | Path, images: Sequence[str | Path], config: dic
 
 def cache_path_for(out: Path, key: str, cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir or out.parent) / f"{out.stem}.calib-{key[:16]}.json"
+
+
+def _cache_digest(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != CACHE_SEAL}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def seal_cache(cache: Path, key: str) -> None:
+    """Add the ``grace_edge`` seal (calibration key + SHA-256 of the ranges) to the cache ONNX Runtime wrote."""
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    data[CACHE_SEAL] = {"key": key, "sha256": _cache_digest(data)}
+    write_text(cache, json.dumps(data))
+
+
+def _is_range(v: Any) -> bool:
+    if isinstance(v, dict) and v.get("CLS") == "numpy.array":
+        v = v.get("data")
+        v = v[0] if isinstance(v, list) and len(v) == 1 else v
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _schema_problem(data: Any, method: str) -> str | None:
+    if not isinstance(data, dict) or data.get("CLS") != "TensorsData":
+        return "not an ONNX Runtime TensorsData object"
+    want = f"CalibrationMethod.{_method(method).name}"
+    if data.get("calibration_method") != {"CLS": "CalibrationMethod", "value": want}:
+        return f"calibration_method is {json.dumps(data.get('calibration_method'))[:80]}, expected {want}"
+    tensors = data.get("data")
+    if not isinstance(tensors, dict) or not tensors:
+        return "no tensor ranges"
+    for name, entry in tensors.items():
+        if not isinstance(entry, dict) or not _is_range(entry.get("lowest")) or not _is_range(entry.get("highest")):
+            return f"tensor {name!r} has no finite lowest/highest range"
+    return None
+
+
+def cache_problem(cache: Path, key: str, method: str) -> str | None:
+    """None if ``cache`` may be reused for calibration ``key``; else what is wrong with it (one line)."""
+    try:
+        data = json.loads(cache.read_bytes())
+    except OSError as e:
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    except ValueError:
+        return "is not JSON (truncated or corrupt)"
+    problem = _schema_problem(data, method)
+    if problem:
+        return f"has the wrong schema ({problem})"
+    seal = data.get(CACHE_SEAL)
+    if not isinstance(seal, dict) or seal.get("key") != key:
+        return "is not sealed for this model, these images and settings"
+    if seal.get("sha256") != _cache_digest(data):
+        return "has ranges that do not match their SHA-256 (edited or corrupt)"
+    return None
+
+
+def use_cache(cache: Path, key: str, method: str, calibrate: Callable[[], None]) -> tuple[bool, str | None]:
+    """Reuse ``cache`` if intact and sealed for ``key``, else ``calibrate()`` (which writes it) and seal it.
+    Returns (reused, why an existing cache was not reused)."""
+    problem = cache_problem(cache, key, method) if cache.exists() else None
+    if cache.exists() and problem is None:
+        return True, None
+    calibrate()
+    seal_cache(cache, key)
+    return False, problem
 
 
 def quantize_int8(
@@ -144,12 +214,10 @@ def quantize_with(
     excluded |= exclude(model) if exclude else set()
     key = calibration_key(src, images, config)
     cache = cache_path_for(out, key, cache_dir)
-    cache_hit = cache.is_file()
-
-    if not cache_hit:
-        _calibrate(model, meta, [Path(p) for p in images], method, regions.head_outputs, cache,
-                   op_types=op_types, symmetric=not unsigned_activations)
-    with tempfile.TemporaryDirectory(prefix="grace-int8-") as tmp:
+    cache_hit, problem = use_cache(cache, key, method, lambda: _calibrate(
+        model, meta, [Path(p) for p in images], method, regions.head_outputs, cache, op_types=op_types,
+        symmetric=not unsigned_activations))
+    with temp_dir("grace-int8-") as tmp:
         quantized = Path(tmp) / "int8.onnx"
         quantize_static(
             model,
@@ -173,7 +241,7 @@ def quantize_with(
     meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calibration": key, "calib_method": method,
                    "calib_images": str(len(images)), **(source or {})}
     save_with_meta(result, out, meta)
-    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded))
+    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded), problem)
 
 
 def _calibrate(
@@ -193,7 +261,7 @@ def _calibrate(
     stops = sorted(o for n in model.graph.node if n.name in head_outputs for o in n.output)
     reader = CalibrationReader(images, meta, input_name, graph_batch(model))
     options = {"symmetric": symmetric, "percentile": PERCENTILE}
-    with tempfile.TemporaryDirectory(prefix="grace-calib-") as tmp:
+    with temp_dir("grace-calib-") as tmp:
         body = Path(tmp) / "body.onnx"
         onnx.save(Extractor(model).extract_model([input_name], stops), str(body))
         calibrator = create_calibrator(body, list(op_types), str(Path(tmp) / "augmented.onnx"),

@@ -275,8 +275,8 @@ def _same_outputs(a: Any, b: Any, example: torch.Tensor) -> bool:
 
 
 def _set_metadata(model: Any, meta: ArtifactMeta, topk: int, nms_iters: int) -> None:
-    set_onnx_meta(model, meta, nms=f"cluster-nms topk={topk} iters={nms_iters}")
     model.producer_name = "grace-edge"
+    set_onnx_meta(model, meta, nms=f"cluster-nms topk={topk} iters={nms_iters}")  # last: it seals the model
 
 
 def _check(model: Any) -> None:

@@ -83,6 +83,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames} must be at least 1")
     out = Path(args.out) if args.out else fresh_path(Path("runs") / "predict" / Path(args.artifact).stem)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; --out names the folder the results go to")
     if kind == "folder":
         images, others = folder_images(Path(args.source))
         if others:

@@ -108,8 +108,11 @@ def artifact_kind(path: Path) -> str:
         return "engine"
     if suffix == ".onnx":
         return "onnx"
-    with open(path, "rb") as f:
-        return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
+    try:
+        with open(path, "rb") as f:
+            return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read the file ({e.strerror or type(e).__name__})") from None
 
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")  # auto: TensorRT for an engine, ONNX Runtime for .onnx
@@ -169,6 +172,8 @@ def is_server_url(path: Any) -> bool:
 
 
 def _check_conf(conf: float, meta: ArtifactMeta) -> float:
+    if isinstance(conf, bool):  # float(True) is 1.0: a flag passed where a threshold belongs
+        raise InputError(f"conf {conf!r} must be a number between 0 and 1, not a bool")
     try:
         conf = float(conf)
     except (TypeError, ValueError):
@@ -202,7 +207,10 @@ class Detector:
         self._conf = _check_conf(conf, meta)
         self._workers = workers
         self._lock = threading.Lock()
-        self._closed = False
+        self._closed = False  # no new work accepted
+        self._draining = False  # slots are being freed: detect() calls still waiting for one fail
+        self._freed = threading.Event()  # set once every slot and the backend are closed
+        self._worker = threading.local()  # .is_worker is True in this detector's pool threads
         self._slots = SlotPool()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grace-edge-detector")
 
@@ -297,15 +305,23 @@ class Detector:
         return self._run(checked, times), times
 
     def close(self) -> None:
-        """Finish queued work, then free every slot and the backend. Safe to call twice."""
+        """Stop accepting work, finish everything already submitted, then free every slot and the backend.
+
+        Safe to call twice, and from a submitted future's done-callback: that runs on one of our pool threads, which
+        cannot wait for itself, so there the freeing finishes on a helper thread right after the callback returns
+        (:meth:`wait_closed` waits for it)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._executor.shutdown(wait=True)
-        for _ in range(self._workers):
-            self._slots.get(lambda: None).close()  # waits for detect() calls still holding a slot
-        self._backend.close()
+        if getattr(self._worker, "is_worker", False):
+            threading.Thread(target=self._free, name="grace-edge-detector-close").start()
+        else:
+            self._free()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until a :meth:`close` has freed the slots and the backend; False on timeout."""
+        return self._freed.wait(timeout)
 
     def __enter__(self) -> "Detector":
         return self
@@ -319,15 +335,29 @@ class Detector:
 
     # --- internals ------------------------------------------------------------------------------------------------
 
+    def _free(self) -> None:
+        self._executor.shutdown(wait=True)  # queued work runs to the end (cancel_futures=False)
+        self._draining = True
+        for _ in range(self._workers):
+            self._slots.get(lambda: None).close()  # waits for detect() calls still holding a slot
+        self._backend.close()
+        self._freed.set()
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise GraceEdgeError(f"Detector for {self.path} is closed; open it again with Detector.open")
 
     def _detect_checked(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        self._worker.is_worker = True  # this pool thread (and the done-callbacks it runs) belongs to us
         return [self._to_detections(rows) for rows in self._run(images, None)]
 
     def _acquire(self) -> Slot:
-        return self._slots.get(self._ensure_open)
+        return self._slots.get(self._stop_if_draining)
+
+    def _stop_if_draining(self) -> None:
+        """Stop a thread waiting for a slot once close() frees them (queued work still gets slots until then)."""
+        if self._draining:
+            raise GraceEdgeError(f"Detector for {self.path} is closed; open it again with Detector.open")
 
     def _run(self, images: list[np.ndarray], times: dict[str, float] | None) -> list[np.ndarray]:
         results: list[np.ndarray] = []

@@ -31,6 +31,8 @@ def as_image_list(images: ImagesLike) -> list[np.ndarray]:
         if images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (1, 3)):
             return [images]
         if images.ndim == 4:
+            if not len(images):  # an empty NHWC batch is the same mistake as []
+                raise InputError("images: empty batch (pass at least one image)")
             return list(images)
         raise InputError(
             f"images: array of shape {images.shape} is neither one HxW / HxWx1 / HxWx3 image nor an NHWC batch"

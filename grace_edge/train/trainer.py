@@ -34,6 +34,7 @@ from grace_edge.errors import InputError
 from grace_edge.io import write_json, write_text
 from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
 from grace_edge.train import progress, schedule
+from grace_edge.train.checks import check_labels, check_settings
 from grace_edge.train.ds_cbsm import DSCBSMConfig
 from grace_edge.train.protocol import PAPER_PROTOCOL, VARIANTS
 from grace_edge.ultralytics_setup import configure
@@ -287,6 +288,12 @@ def train(
     if options.weights and not Path(options.weights).is_file():
         raise InputError(f"--weights {options.weights}: file not found")
     args = {**PAPER_PROTOCOL, **{k: v for k, v in overrides.items() if v is not None}, "data": str(data)}
+    check_settings(args)
+    if options.weights:
+        from grace_edge.model.weights import load_model
+
+        load_model(options.weights)  # safe load now: a refused or broken file fails before the dataset is scanned
+    check_labels(data)
     try:
         trainer = GraceTrainer(overrides=args, options=options)
     except RuntimeError as e:  # Ultralytics' check_det_dataset failures arrive as RuntimeError("Dataset ... error")

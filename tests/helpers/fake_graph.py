@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from grace_edge.artifact import INPUT_NAME, ONNX_METADATA_KEY, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, set_onnx_meta
 
 NAMES = ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]
 MAX_DET = 8
@@ -98,7 +98,7 @@ def make_fake_onnx(
             batch=(static_batch,) * 3 if static_batch else batch,
             model="fake",
         )
-        helper.set_model_props(model, {ONNX_METADATA_KEY: meta.to_json()})
+        set_onnx_meta(model, meta)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

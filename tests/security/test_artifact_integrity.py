@@ -1,0 +1,147 @@
+"""Issue 11 item 3: ONNX artifacts carry a digest of graph + weights, checked at open; metadata types are checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from grace_edge.artifact import (
+    ENGINE_MAGIC,
+    ONNX_DIGEST_KEY,
+    ONNX_METADATA_KEY,
+    ArtifactMeta,
+    read_onnx_meta,
+    unpack_engine,
+)
+from grace_edge.cli import main
+from grace_edge.errors import ArtifactError
+from grace_edge.runtime import Detector
+from tests.helpers.fake_graph import make_fake_onnx
+
+
+@pytest.fixture()
+def onnx_path(tmp_path: Path) -> Path:
+    return make_fake_onnx(tmp_path / "fake.onnx")
+
+
+def _props(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _rewrite(path: Path, change) -> Path:
+    model = onnx.load(str(path))
+    change(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_exported_artifact_is_sealed_and_opens(onnx_path: Path) -> None:
+    assert len(_props(onnx.load(str(onnx_path)))[ONNX_DIGEST_KEY]) == 64
+    with Detector.open(onnx_path) as det:
+        assert det.names
+
+
+def _zero_first_weight(model: onnx.ModelProto) -> None:
+    init = model.graph.initializer[0]
+    init.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(init)), init.name))
+
+
+def _set_prop(key: str, value: str):
+    def change(model: onnx.ModelProto) -> None:
+        for p in model.metadata_props:
+            if p.key == key:
+                p.value = value
+    return change
+
+
+def _drop_digest(model: onnx.ModelProto) -> None:
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != ONNX_DIGEST_KEY]
+    del model.metadata_props[:]
+    for k, v in kept:
+        model.metadata_props.add(key=k, value=v)
+
+
+@pytest.mark.parametrize("change, message", [
+    (_zero_first_weight, "do not match the digest"),
+    (lambda m: setattr(m.graph.node[0], "name", "renamed"), "do not match the digest"),
+    (lambda m: setattr(m, "producer_name", "someone"), "do not match the digest"),
+    (_drop_digest, "no grace-edge digest"),
+])
+def test_modified_artifact_is_refused_at_open(onnx_path: Path, change, message: str) -> None:
+    _rewrite(onnx_path, change)
+    for open_it in (lambda: read_onnx_meta(onnx_path), lambda: Detector.open(onnx_path)):
+        with pytest.raises(ArtifactError, match=message):
+            open_it()
+
+
+def test_flipped_bytes_are_refused(onnx_path: Path) -> None:
+    data = bytearray(onnx_path.read_bytes())
+    weights = data.rfind(b"\x00" * 64)  # inside a tensor's raw bytes, past the graph structure
+    for i in range(weights, weights + 64):
+        data[i] ^= 0x5A
+    onnx_path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=str(onnx_path)):
+        Detector.open(onnx_path)
+
+
+def test_commands_refuse_a_modified_artifact(onnx_path: Path, tmp_path: Path, capsys) -> None:
+    import cv2
+
+    _rewrite(onnx_path, _zero_first_weight)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((48, 64), np.uint8))
+    for argv in (["predict", str(onnx_path), str(images), "--out", str(tmp_path / "p")],
+                 ["bench", str(onnx_path), "--synthetic", "--iters", "1", "--json", str(tmp_path / "b.json")],
+                 ["build", "--fp16", "--onnx", str(onnx_path), "--no-gate", "--out", str(tmp_path / "x.onnx")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "do not match the digest" in err and len(err.splitlines()) == 1, (argv[0], err)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("names", "crazing", "names is \"crazing\", not a list of class-name strings"),
+    ("names", ["a", 3], "not a list of class-name strings"),
+    ("imgsz", 640, "imgsz is 640, not a list of integers"),
+    ("max_det", "100", "max_det"),
+    ("conf_thres", None, "conf_thres"),
+    ("source", ["x"], "source"),
+])
+def test_metadata_types_are_checked(field: str, value, message: str) -> None:
+    meta = json.loads(ArtifactMeta(names=["a"], imgsz=(64, 64), input_format="uint8_nhwc",
+                                   input_shape=(64, 64, 1)).to_json())
+    meta[field] = value
+    with pytest.raises(ArtifactError, match=message):
+        ArtifactMeta.from_json(json.dumps(meta), origin="x.onnx")
+
+
+@pytest.mark.parametrize("header", [b"[1, 2]", b"42", b'"text"', b"null"])
+def test_engine_header_that_is_not_an_object_is_one_line(tmp_path: Path, header: bytes) -> None:
+    import struct
+
+    path = tmp_path / "x.engine"
+    path.write_bytes(ENGINE_MAGIC + struct.pack("<I", len(header)) + header + b"engine")
+    with pytest.raises(ArtifactError, match="corrupt engine header"):
+        unpack_engine(path)
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", "42", '"x"'])
+def test_onnx_metadata_json_that_is_not_an_object_is_one_line(onnx_path: Path, value: str) -> None:
+    from grace_edge.artifact import set_onnx_meta
+
+    def change(model):
+        meta = read_onnx_meta(onnx_path)
+        set_onnx_meta(model, meta)
+        _set_prop(ONNX_METADATA_KEY, value)(model)
+        _drop_digest(model)
+        from grace_edge.artifact import onnx_digest
+        model.metadata_props.add(key=ONNX_DIGEST_KEY, value=onnx_digest(model))  # a validly sealed bad header
+
+    _rewrite(onnx_path, change)
+    with pytest.raises(ArtifactError, match="not an object"):
+        read_onnx_meta(onnx_path)
