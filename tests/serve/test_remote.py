@@ -48,8 +48,9 @@ def test_bad_urls_are_one_line(url: str) -> None:
 
 
 def test_detector_open_routes_urls_and_refuses_local_options() -> None:
-    with pytest.raises(InputError, match="device and cuda_graph apply to local artifacts"):
-        Detector.open("grpc://h:8001/grace", device="cuda:0")
+    for local_option in ({"device": "cuda:0"}, {"backend": "openvino"}, {"shared_cpu": True}):
+        with pytest.raises(InputError, match=r"apply to local artifacts; the server chooses its own"):
+            Detector.open("grpc://h:8001/grace", **local_option)
     with pytest.raises(InputError, match="workers"):
         Detector.open("grpc://h:8001/grace", workers=0)
 
