@@ -138,7 +138,7 @@ def evaluate_run(weights: Path, data: Path, a: argparse.Namespace) -> dict:
     except ImportError:  # protocol module not on this branch yet
         return row
     ul = evaluate_ultralytics(weights, data, imgsz=a.imgsz, batch=32, device="cpu")
-    row["ultralytics"] = {k: ul.get(k) for k in METRICS}
+    row["ultralytics"] = {k: ul.to_dict().get(k) for k in METRICS}
     return row
 
 
