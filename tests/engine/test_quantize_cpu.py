@@ -16,16 +16,14 @@ from grace_edge.engine.quantize_cpu import LAYOUT, cpu_settings, non_silu_nodes,
 from grace_edge.engine.calibration import calibration_images
 from grace_edge.engine.precision import find_regions, name_nodes
 from grace_edge.engine.quantize import calibration_key, settings
+from tests.helpers.models import untrained_onnx
 
 pytestmark = pytest.mark.data
 
 
 @pytest.fixture(scope="module")
 def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from grace_edge.export.onnx_export import export_onnx
-    from grace_edge.model.build import build_model
-
-    return export_onnx(build_model("grace-n"), tmp_path_factory.mktemp("int8cpu") / "grace-n.onnx", imgsz=64)
+    return untrained_onnx(tmp_path_factory.mktemp("int8cpu"))
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ tests of export and runtime."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
@@ -23,6 +25,13 @@ def gray_image(seed: int, shape: tuple[int, int] = (200, 200)) -> np.ndarray:
         y, x = rng.integers(0, shape[0]), rng.integers(0, shape[1])
         cv2.circle(img, (int(x), int(y)), int(rng.integers(5, 30)), float(rng.choice([20, 235])), -1)
     return img.clip(0, 255).astype(np.uint8)
+
+
+def untrained_onnx(folder: Path, imgsz: int = 64) -> Path:
+    """An untrained GRACE-n exported to ``folder/grace-n.onnx``: the FP32 input of the INT8 and cache tests."""
+    from grace_edge.export.onnx_export import export_onnx
+
+    return export_onnx(build_model("grace-n"), folder / "grace-n.onnx", imgsz=imgsz)
 
 
 def randomized_model(name: str = "grace-n", seed: int = 0, s_e: float = 0.23, imgsz: int = 128) -> nn.Module:

@@ -10,16 +10,14 @@ import pytest
 
 from grace_edge.engine.calibration import calibration_images
 from grace_edge.engine.quantize import cache_problem, quantize_int8
+from tests.helpers.models import untrained_onnx
 
 pytestmark = pytest.mark.data
 
 
 @pytest.fixture(scope="module")
 def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from grace_edge.export.onnx_export import export_onnx
-    from grace_edge.model.build import build_model
-
-    return export_onnx(build_model("grace-n"), tmp_path_factory.mktemp("calib") / "grace-n.onnx", imgsz=64)
+    return untrained_onnx(tmp_path_factory.mktemp("calib"))
 
 
 @pytest.fixture(scope="module")
