@@ -19,7 +19,7 @@ from grace_edge.export.onnx_export import export_onnx, parse_raw_input
 from grace_edge.export.postprocess import greedy_nms_reference
 from grace_edge.export.preprocess import BoxesToSource, Letterbox, RawPreprocess, letterbox_reference
 from grace_edge.data.classes import NEU_DET_CLASSES
-from tests.helpers.models import gray_image, randomized_model
+from tests.helpers.models import gray_image, randomized_model, unmatched
 
 IMGSZ = 128
 TOPK, ITERS, CONF, IOU, MAX_DET = 1000, 16, 0.15, 0.6, 100
@@ -30,8 +30,6 @@ ALLOWED_OPS = {
     "Greater", "Less", "And", "Or", "Pad", "ReduceMax", "ReduceSum", "Reshape", "Resize", "Sigmoid", "Slice", "Softmax", "Split", "Squeeze", "Sub",
     "TopK", "Transpose", "Unsqueeze",
 }  # fmt: skip
-BOX_ATOL_PX = 0.05  # a twentieth of a source pixel: invisible in any drawn box or crop
-SCORE_ATOL = 1e-3  # three decimals, as predict prints scores
 FORBIDDEN_OPS = {"NonMaxSuppression", "NonZero", "Loop", "If", "Scan", "Unique"}
 
 
@@ -106,12 +104,11 @@ def test_raw_input_graph_equals_host_letterbox_path(raw_onnx, float_onnx):
     host = rows[0, :n].copy()
     host[:, :4] = scale_boxes((IMGSZ, IMGSZ), torch.from_numpy(host[:, :4]), image.shape).numpy()
     # Compare what a user sees, not float bits: the two graphs compute the same function with a different op order
-    # (resize inside vs outside the graph), and each CPU's conv kernels (AVX2, AVX-512, VNNI) round differently;
-    # an untrained network amplifies those float32 roundings to ~3e-3 px on some CPUs. A box within 1/20 px and a
-    # score within 1e-3 is the same detection on every machine; classes must be identical.
-    np.testing.assert_array_equal(raw_rows[0, :n, 5], host[:, 5])
-    np.testing.assert_allclose(raw_rows[0, :n, :4], host[:, :4], rtol=0, atol=BOX_ATOL_PX)
-    np.testing.assert_allclose(raw_rows[0, :n, 4], host[:, 4], rtol=0, atol=SCORE_ATOL)
+    # (resize inside vs outside the graph), and each CPU's conv kernels (AVX2, AVX-512, VNNI) round differently:
+    # seen here 3e-3 px and 9e-6 in score, within the shared SCORE_TOL/BOX_TOL (why those: test_reference.py).
+    # One to one as a set, not row by row: neighbouring scores here are only ~2.6e-5 apart, so on another CPU two
+    # rows may swap places while every detection stays the same.
+    assert not unmatched(host, raw_rows[0, :n])  # same count, so one to one both ways
     assert not raw_rows[0, n:].any()
 
 
