@@ -87,6 +87,11 @@ def warm_label_caches(a: argparse.Namespace) -> None:
     trainer.build_dataset(trainer.data["val"], "val", a.batch)
 
 
+def table_order(variants: list[str]) -> list[str]:
+    """The paper's Table 2 order, whatever order the runs were started in (``--variants`` also sets that)."""
+    return [v for v in VARIANTS if v in variants]
+
+
 def run_name(variant: str, seed: int) -> str:
     return f"{variant}-seed{seed}"
 
@@ -162,7 +167,7 @@ def main() -> None:
 
     rows = []
     for s in a.seeds:
-        for v in a.variants:
+        for v in table_order(a.variants):
             d = runs / run_name(v, s)
             if not (d / "done.json").is_file():
                 continue
@@ -172,7 +177,7 @@ def main() -> None:
             rows.append({"variant": v, "seed": s, "params": params, "weights": str(weights.relative_to(REPO) if weights.is_relative_to(REPO) else weights),
                          "train_seconds": round(done["train_seconds"], 1), **evaluate_run(weights, data, a)})
     summary = {}
-    for v in a.variants:
+    for v in table_order(a.variants):
         mine = [r for r in rows if r["variant"] == v]
         summary[v] = {proto: {k: mean_std([r[proto][k] for r in mine if r[proto][k] is not None]) for k in METRICS}
                       for proto in ("coco", "ultralytics") if mine and all(proto in r for r in mine)}

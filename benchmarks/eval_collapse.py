@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-images", type=int, default=120, help="stratified val subset used by Ultralytics' val and ours")
     p.add_argument("--bn-batches", type=int, default=8, help="train batches for BN re-estimation")
     p.add_argument("--val-batches", type=int, default=4, help="val batches for our eval-mode losses")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="each MODEL:VARIANT trains once per seed")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -152,8 +152,8 @@ def train_one(a: argparse.Namespace) -> None:
     from ultralytics.utils.torch_utils import unwrap_model
 
     configure(threads=1)
-    model_name, variant = a.worker.split(":")
-    name = f"{model_name}-{variant}"
+    model_name, variant, seed = a.worker.split(":")
+    name = run_name(a.worker)
     rows: list[dict] = []
     state: dict = {"cls": None}
 
@@ -169,6 +169,8 @@ def train_one(a: argparse.Namespace) -> None:
         trainer.preprocess_batch = counting
 
     def diagnose(trainer) -> None:
+        if trainer.epoch >= trainer.epochs:  # Ultralytics' final validation after the last epoch: no new weights
+            return
         try:
             measure(trainer)
         except Exception as e:  # a diagnostic must not end the training it observes
@@ -207,11 +209,17 @@ def train_one(a: argparse.Namespace) -> None:
         Path(a.runs) / "data.yaml", options,
         callbacks={"on_train_start": [count_batch_classes], "on_fit_epoch_end": [diagnose]},
         epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, lr0=a.lr0, warmup_epochs=a.warmup_epochs, device="cpu",
-        workers=0, project=a.runs, name=name, exist_ok=True, plots=False, val=True, fraction=a.fraction, seed=a.seed,
+        workers=0, project=a.runs, name=name, exist_ok=True, plots=False, val=True, fraction=a.fraction, seed=int(seed),
     )
     out = {"run": a.worker, "seconds": time.perf_counter() - t0, "rows": rows}
     (Path(a.runs) / f"{name}.json").write_text(json.dumps(out, indent=1))
     _ = torch  # keep the import local to the worker
+
+
+def run_name(spec: str) -> str:
+    """``yolo11n:baseline:0`` -> ``yolo11n-baseline-seed0``."""
+    model_name, variant, seed = spec.split(":")
+    return f"{model_name}-{variant}-seed{seed}"
 
 
 def main() -> None:
@@ -230,17 +238,17 @@ def main() -> None:
     warm.build_dataset(warm.data["val"], "val", a.batch)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {}
-    for spec in a.runs_spec:
-        log = open(Path(a.runs) / f"{spec.replace(':', '-')}.log", "w")
+    for spec in (f"{s}:{seed}" for seed in a.seeds for s in a.runs_spec):
+        log = open(Path(a.runs) / f"{run_name(spec)}.log", "w")
         procs[spec] = subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--worker", spec], stdout=log, stderr=subprocess.STDOUT, env=env)
     codes = {s: p.wait() for s, p in procs.items()}
     if any(codes.values()):
         raise SystemExit(f"training failed: {codes} (logs in {a.runs})")
-    runs = [json.loads((Path(a.runs) / f"{s.replace(':', '-')}.json").read_text()) for s in a.runs_spec]
+    runs = [json.loads((Path(a.runs) / f"{run_name(s)}.json").read_text()) for s in procs]
     report = {
         "benchmark": "eval_collapse",
         "command": "python benchmarks/eval_collapse.py " + " ".join(sys.argv[1:]),
-        "recipe": {k: getattr(a, k) for k in ("epochs", "imgsz", "batch", "lr0", "warmup_epochs", "fraction", "val_images", "bn_batches", "seed")},
+        "recipe": {k: getattr(a, k) for k in ("epochs", "imgsz", "batch", "lr0", "warmup_epochs", "fraction", "val_images", "bn_batches", "seeds")},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "threads_per_run": 1},
         "runs": runs,
     }
@@ -272,7 +280,23 @@ def markdown(r: dict) -> str:
                 f"{c['ema']:.3f} | {c['model']:.3f} | {c['ema_bn_reest']:.3f} | {c['model_batch_bn']:.3f} | "
                 f"{row['bn_var_ratio_ema']['median']:.2f} / {row['bn_var_ratio_ema']['max']:.1f} | {se} | "
                 + " ".join(f"{x:.2f}" for x in row["train_box_class_share"]) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + peaks(r)) + "\n"
+
+
+def peaks(r: dict) -> list[str]:
+    """One line per run: the epoch whose eval-mode val class loss (EMA, running BN) is worst, against the same weights
+    with batch BN there. A large ratio there with batch BN normal means the running BN statistics, not the weights."""
+    lines = ["## Worst epoch per run (eval mode, running BN statistics vs the same weights with batch BN)", "",
+             "| run | epoch | UL val cls | EMA cls | model, batch BN cls | ratio |", "|---|---:|---:|---:|---:|---:|"]
+    for run in r["runs"]:
+        rows = [x for x in run["rows"] if "error" not in x]
+        if not rows:
+            continue
+        w = max(rows, key=lambda x: x["ultralytics_val"].get("val/cls_loss", 0.0))
+        ul, c = w["ultralytics_val"].get("val/cls_loss", float("nan")), w["cls_loss"]
+        lines.append(f"| {run['run']} | {w['epoch']} | {ul:.2f} | {c['ema']:.2f} | {c['model_batch_bn']:.2f} | "
+                     f"{c['ema'] / c['model_batch_bn']:.1f}x |")
+    return lines
 
 
 if __name__ == "__main__":
