@@ -1,6 +1,6 @@
 """Options every stage CLI spells the same way (argparse only): the positional ARTIFACT, ``--device``, the CPU
-runtime choice (``--backend``, ``--inference-precision``, ``--shared-cpu``), and hidden old spellings that still work
-but print a one-line deprecation."""
+runtime choice (``--backend``, ``--inference-precision``, ``--shared-cpu``), the export's ``--topk``, and hidden old
+spellings that still work but print a one-line deprecation."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from typing import Any, Callable
 
 from grace_edge.errors import InputError
+from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX
 
 ARTIFACT_HELP = ".pt checkpoint from 'grace-edge train', .onnx from 'grace-edge export' / 'build', or .engine from 'build'"
 
@@ -87,3 +88,12 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
 def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
     """``Detector.open`` keyword arguments from :func:`add_runtime_flags`."""
     return {"backend": args.backend, "inference_precision": args.inference_precision, "shared_cpu": args.shared_cpu}
+
+
+def add_topk(p: argparse.ArgumentParser) -> None:
+    """``--topk`` of ``export`` and ``build`` (which exports): None when not given, so build can tell it was."""
+    p.add_argument("--topk", type=int, default=None, metavar="K",
+                   help=f"how many top-scoring candidates enter the in-graph Cluster-NMS (default {DEFAULT_TOPK}, "
+                        f"at most {TRT_TOPK_MAX}, TensorRT's TopK limit). Lower K is faster on a CPU (the NMS "
+                        f"builds a K x K IoU matrix); the default suits mAP measurement at score floor 0.001, and a "
+                        "deployment export with a high score floor can use 300 (benchmarks/nms_parity.py)")

@@ -64,3 +64,12 @@ def test_every_device_option_takes_the_same_spellings(command: list[str], capsys
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([*command, "--device", "gpu0"])
     assert exit_info.value.code == 2 and "device 'gpu0'" in capsys.readouterr().err
+
+
+def test_topk_is_one_option_in_export_and_build() -> None:
+    from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX
+
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    options = [next(a for a in subcommands[c]._actions if a.dest == "topk") for c in ("export", "build")]
+    assert options[0].help == options[1].help and options[0].default is None is options[1].default
+    assert f"default {DEFAULT_TOPK}" in options[0].help and f"at most {TRT_TOPK_MAX}" in options[0].help

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grace_edge.cli_options import add_runtime_flags, runtime_options
+from grace_edge.cli_options import add_runtime_flags, add_topk, runtime_options
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 from grace_edge.engine.pipeline import BuildOptions as D  # the defaults live on the options the CLI fills
 from grace_edge.engine.pipeline import parse_batch
@@ -36,18 +36,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                       help="8-bit integer convolutions, calibrated on train images of --data (needs --data)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--weights", type=Path, metavar="W", help="trained checkpoint (.pt) to export and build")
-    src.add_argument("--onnx", type=Path, metavar="ONNX", help="FP32 ONNX made by 'grace-edge export' (skips exporting)")
+    src.add_argument("--onnx", type=Path, metavar="ONNX", help="FP32 ONNX made by 'grace-edge export' (skips exporting, so the export options "
+                     "--imgsz, --raw-input, --float-input and --topk are refused with it)")
     p.add_argument("--model", default=D.model, choices=MODEL_NAMES,
                    help="architecture of the UNTRAINED model built when neither --weights nor --onnx is given "
                         "(latency measurement only; default grace-s)")
     p.add_argument("--batch", type=_batch_arg, metavar="N|MIN:OPT:MAX",
                    help="images per call: a fixed N, or a range the engine accepts, tuned for OPT (default 1)")
-    p.add_argument("--imgsz", type=int, default=D.imgsz, help="network input size when exporting (default %(default)s)")
+    p.add_argument("--imgsz", type=int, default=D.imgsz,
+                   help="network input size when exporting, a multiple of 32 (default: the size --weights was trained "
+                        "at; 640 without --weights)")
     inp = p.add_mutually_exclusive_group()
     inp.add_argument("--raw-input", default=NEU_DET_IMAGE_TEXT, metavar="HxWxC",
                      help="camera image size and channels the graph takes as uint8 when exporting (default %(default)s)")
     inp.add_argument("--float-input", action="store_true",
                      help="export for float32 images letterboxed by the host instead of raw camera pixels")
+    add_topk(p)
     p.add_argument("--workspace", type=float, metavar="GiB", help="TensorRT builder scratch memory limit in GiB")
     p.add_argument("--dla", type=int, metavar="N", help="run on Jetson DLA core N (FP16/INT8 only; GPU fallback on)")
     p.add_argument("--timing-cache", type=Path, metavar="PATH",
@@ -84,7 +88,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     options = BuildOptions(
         precision=args.precision, weights=args.weights, onnx=args.onnx, model=args.model, batch=args.batch,
-        imgsz=args.imgsz, raw_input=None if args.float_input else parse_raw_input(args.raw_input),
+        imgsz=args.imgsz, raw_input=None if args.float_input else parse_raw_input(args.raw_input), topk=args.topk,
         workspace_gib=args.workspace, dla_core=args.dla, timing_cache=args.timing_cache, data=args.data,
         calib_images=args.calib_images, calib_method=args.calib_method, max_map_drop=args.max_map_drop,
         gate=not args.no_gate, gate_images=args.gate_images, require_tensorrt=args.require_tensorrt, out=args.out,

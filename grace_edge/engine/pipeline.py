@@ -28,8 +28,11 @@ class BuildOptions:
     onnx: Path | None = None
     model: str = "grace-s"  # untrained model used when neither weights nor onnx is given
     batch: tuple[int, int, int] | None = None  # (min, opt, max); None: 1, or what --onnx was exported with
-    imgsz: int = 640
+    # Export options (with ``onnx`` given they would change nothing, so setting one is an error). imgsz None: the size
+    # ``weights`` was trained at, 640 for an untrained model; topk None: the export's default K.
+    imgsz: int | None = None
     raw_input: tuple[int, int, int] | None = NEU_DET_IMAGE_SHAPE
+    topk: int | None = None
     workspace_gib: float | None = None
     dla_core: int | None = None
     timing_cache: Path | None = None
@@ -156,6 +159,10 @@ def _check_options(o: BuildOptions) -> None:
         raise InputError(f"precision {o.precision!r}: choose --fp32, --fp16 or --int8")
     if o.weights is not None and o.onnx is not None:
         raise InputError("give --weights or --onnx, not both")
+    export_flags = _export_flags(o)
+    if o.onnx is not None and export_flags:
+        raise InputError(f"{', '.join(export_flags)} with --onnx: {o.onnx} is already exported, so this would change "
+                         "nothing; pass it to 'grace-edge export', or build from --weights")
     for flag, path in (("--weights", o.weights), ("--onnx", o.onnx), ("--data", o.data)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{flag} {path}: file not found")
@@ -169,10 +176,19 @@ def _check_options(o: BuildOptions) -> None:
         raise InputError(f"--calib-images must be at least 1, got {o.calib_images}")
 
 
+def _export_flags(o: BuildOptions) -> list[str]:
+    """The export options set away from their defaults: ignored silently, one would build something else than asked
+    (``--raw-input`` spelled at its default cannot be told from not given)."""
+    raw_input = tuple(o.raw_input) if o.raw_input is not None else None
+    given = (("--imgsz", o.imgsz is not None), ("--topk", o.topk is not None),
+             ("--raw-input/--float-input", raw_input != NEU_DET_IMAGE_SHAPE))
+    return [flag for flag, is_set in given if is_set]
+
+
 def _fp32_onnx(o: BuildOptions, work: Path, log: Callable[[str], None]) -> Path:
     if o.onnx is not None:
         return Path(o.onnx)
-    from grace_edge.export.onnx_export import export_onnx
+    from grace_edge.export.onnx_export import DEFAULT_TOPK, export_imgsz, export_onnx
 
     if o.weights is not None:
         source: Any = o.weights
@@ -181,9 +197,12 @@ def _fp32_onnx(o: BuildOptions, work: Path, log: Callable[[str], None]) -> Path:
 
         source = untrained_model(o.model, "--weights/--onnx", "building")
     lo, opt, hi = o.batch or (1, 1, 1)
-    path = export_onnx(source, work / "export" / "fp32.onnx", imgsz=o.imgsz, batch=opt, dynamic_batch=lo != hi,
-                       raw_input=o.raw_input)
-    log(f"exported the FP32 ONNX (imgsz {o.imgsz}, {'raw uint8 ' + 'x'.join(map(str, o.raw_input)) if o.raw_input else 'float'} input)")
+    imgsz = export_imgsz(o.weights) if o.imgsz is None else o.imgsz
+    topk = DEFAULT_TOPK if o.topk is None else o.topk
+    path = export_onnx(source, work / "export" / "fp32.onnx", imgsz=imgsz, batch=opt, dynamic_batch=lo != hi,
+                       raw_input=o.raw_input, topk=topk)
+    source_text = "raw uint8 " + "x".join(map(str, o.raw_input)) if o.raw_input else "float"
+    log(f"exported the FP32 ONNX (imgsz {imgsz}, {source_text} input, NMS top-{topk})")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from grace_edge.cli_options import add_alias
+from grace_edge.cli_options import add_alias, add_topk
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 from grace_edge.model.build import MODEL_NAMES
 
@@ -62,13 +62,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     add_alias(p, "--conf", "score_floor", "the graph's own score floor is now --score-floor", type=float)
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold: boxes of one class overlapping more are merged (default 0.7)")
+    add_topk(p)
     p.add_argument("--out", metavar="PATH", help="where to write the .onnx file (default export/<model>-<imgsz>...onnx)")
     p.add_argument("--no-simplify", action="store_true", help="skip the onnxsim graph simplification")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from grace_edge.export.onnx_export import export_onnx, parse_raw_input
+    from grace_edge.export.onnx_export import DEFAULT_TOPK, export_imgsz, export_onnx, parse_raw_input
 
     raw_input = None if args.float_input else parse_raw_input(args.raw_input)
     if args.weights:
@@ -77,21 +78,17 @@ def run_export(args: argparse.Namespace) -> int:
         from grace_edge.model.build import untrained_model
 
         source = untrained_model(args.model, "--weights", "exporting")
-    imgsz = args.imgsz
-    if imgsz is None:
-        from grace_edge.model.weights import training_imgsz
-
-        imgsz = training_imgsz(args.weights) if args.weights else 640
     path = export_onnx(
         source,
         args.out,
-        imgsz=imgsz,
+        imgsz=export_imgsz(args.weights) if args.imgsz is None else args.imgsz,
         batch=args.batch,
         dynamic_batch=args.dynamic_batch,
         raw_input=raw_input,
         max_det=args.max_det,
         conf_thres=args.score_floor,
         iou_thres=args.iou,
+        topk=DEFAULT_TOPK if args.topk is None else args.topk,
         simplify=not args.no_simplify,
     )
     print(f"exported {path}")

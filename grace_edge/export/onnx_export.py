@@ -38,6 +38,7 @@ from grace_edge.io import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_OPSET = 17  # covers every op we emit (TopK-11, Resize-13, GatherElements-13) and TensorRT 10.3 parses it
+UNTRAINED_IMGSZ = 640  # export size of an untrained model (latency only): Ultralytics' and the paper's 640
 MAX_DYNAMIC_BATCH = 32  # batch profile maximum written to the metadata of a --dynamic-batch export
 NEU_DET_RAW_INPUT = NEU_DET_IMAGE_SHAPE
 
@@ -112,6 +113,16 @@ def prepare_model(model: nn.Module) -> nn.Module:
         if isinstance(m, C2f):
             m.forward = m.forward_split  # Slice instead of Split + chunk, as Ultralytics' own exporter does
     return model
+
+
+def export_imgsz(weights: str | os.PathLike[str] | None) -> int:
+    """The size to export at when none is given: the checkpoint's training size (a model is most accurate at the
+    size it learned), or :data:`UNTRAINED_IMGSZ` without weights."""
+    if weights is None:
+        return UNTRAINED_IMGSZ
+    from grace_edge.model.weights import training_imgsz
+
+    return training_imgsz(weights)
 
 
 def export_onnx(

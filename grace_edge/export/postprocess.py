@@ -20,16 +20,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Defaults measured with benchmarks/nms_parity.py (results/nms_parity.md: GRACE-n trained at 128 px, NEU-DET val,
+from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX  # noqa: F401  (K: why 1000, and the limit)
+
+# Rounds measured with benchmarks/nms_parity.py (results/nms_parity.md: GRACE-n trained at 128 px, NEU-DET val,
 # 360 images, conf 0.001, IoU 0.7): greedy's fixed point needs p50 6 / p99 11 / max 13 rounds. 8 rounds already give
 # greedy's mAP (delta 0.000 pt) but only 93% of images identical; 16 rounds give 99.7% identical (the remaining image
-# differs by ties), Fast-NMS (1 round) keeps the wrong set. K = 300, 1000 and 3000 gave the same mAP there. At 640 px
-# (results/nms_parity_640.md, a weak model with flat scores, conf 0.001) K = 300 kept greedy's set on 52% of images,
-# K = 1000 and 3840 on 99%: K = 1000 stays the default for mAP-mode graphs. With the MatMul rounds, K = 1000 costs one
-# K x K IoU matrix; a deployment export with a high score floor may pass a smaller ``topk`` to export_onnx.
-DEFAULT_TOPK = 1000
+# differs by ties), Fast-NMS (1 round) keeps the wrong set.
 DEFAULT_NMS_ITERS = 16
-TRT_TOPK_MAX = 3840  # TensorRT's TopK layer limit on K
 
 
 def pairwise_iou(boxes: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:

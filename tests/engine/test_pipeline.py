@@ -100,6 +100,8 @@ def test_no_gate_warns(fp32_onnx, tmp_path, capsys) -> None:
         (["--fp16", "--out", "x.engine"], "must end in .onnx"),
         (["--fp16", "--weights", "missing.pt"], "missing.pt: file not found"),
         (["--fp16", "--workspace", "0"], "--workspace"),
+        (["--fp16", "--onnx", "m.onnx", "--topk", "300"], "--topk with --onnx: m.onnx is already exported"),
+        (["--fp16", "--onnx", "m.onnx", "--imgsz", "64", "--float-input"], "--imgsz, --raw-input/--float-input with"),
     ],
 )
 def test_bad_requests_fail_in_one_line_before_any_work(argv, message, tmp_path, capsys, monkeypatch) -> None:
@@ -107,6 +109,30 @@ def test_bad_requests_fail_in_one_line_before_any_work(argv, message, tmp_path, 
     code, stdout, stderr = run(argv, capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_build_at_their_training_size_with_the_asked_topk(tmp_path, capsys) -> None:
+    from tests.helpers.models import trained_checkpoint
+
+    weights = trained_checkpoint(tmp_path / "w.pt", imgsz=64)  # no --imgsz: 64, not 640
+    out = tmp_path / "m.onnx"
+    code, stdout, stderr = run(["--fp32", "--weights", str(weights), "--topk", "200", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "imgsz 64" in stdout and "NMS top-200" in stdout
+    assert read_onnx_meta(out).imgsz == (64, 64)
+    import onnx
+
+    assert {p.key: p.value for p in onnx.load(str(out)).metadata_props}["nms"].startswith("cluster-nms topk=200 ")
+
+
+def test_topk_beyond_tensorrt_limit_is_one_line(tmp_path, capsys) -> None:
+    from tests.helpers.models import trained_checkpoint
+
+    weights = trained_checkpoint(tmp_path / "w.pt")
+    code, _, stderr = run(["--fp32", "--weights", str(weights), "--topk", "5000", "--out", str(tmp_path / "m.onnx")],
+                          capsys)
+    assert code == 2 and stderr.count("\n") == 1 and "topk 5000" in stderr and "3840" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
 
 
 def test_batch_range_needs_a_dynamic_onnx(fp32_onnx, tmp_path, capsys) -> None:

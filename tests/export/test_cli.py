@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import onnx
 import pytest
-import torch
+from onnx import numpy_helper
 
 import grace_edge.cli as cli
 from grace_edge.artifact import read_onnx_meta
 from grace_edge.model.build import build_model
+from tests.helpers.models import trained_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +27,7 @@ def one_line_error(capsys, argv: list[str], *fragments: str) -> None:
 
 
 def test_export_from_weights(tmp_path, capsys):
-    weights = tmp_path / "w.pt"
-    torch.save({"model": build_model("grace-n"), "train_args": {"imgsz": 64}}, weights)
+    weights = trained_checkpoint(tmp_path / "w.pt", imgsz=64)
     out = tmp_path / "m.onnx"
     # no --imgsz: the checkpoint's training size, 64
     argv = ["export", "--weights", str(weights), "--float-input", "--max-det", "50", "--score-floor", "0.01",
@@ -46,6 +47,34 @@ def test_export_without_weights_warns_loudly(tmp_path, capsys, monkeypatch):
     assert cli.main(["export", "--imgsz", "64", "--raw-input", "100x120x3", "--out", str(out), "--no-simplify"]) == 0
     assert "UNTRAINED" in capsys.readouterr().err
     assert read_onnx_meta(out).input_shape == (100, 120, 3)
+
+
+def topk_ks(path) -> list[int]:
+    """The K of every TopK node of an ONNX file (K comes from an initializer or a Constant node)."""
+    model = onnx.load(str(path))
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return sorted(int(values[n.input[1]].reshape(-1)[0]) for n in model.graph.node if n.op_type == "TopK")
+
+
+def test_topk_reaches_the_graph(tmp_path, capsys):
+    weights = trained_checkpoint(tmp_path / "w.pt", imgsz=64)  # 84 anchors at 64 px: K = 50 is below them
+    out = tmp_path / "m.onnx"
+    argv = ["export", "--weights", str(weights), "--float-input", "--max-det", "20", "--topk", "50", "--out", str(out),
+            "--no-simplify"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["nms"].startswith("cluster-nms topk=50 ")
+    assert topk_ks(out) == [20, 50]  # the max_det rows of the kept boxes, and the NMS candidates
+
+
+def test_topk_beyond_tensorrt_limit_is_one_line(tmp_path, capsys):
+    weights = trained_checkpoint(tmp_path / "w.pt")
+    one_line_error(capsys, ["export", "--weights", str(weights), "--topk", "5000", "--out", str(tmp_path / "m.onnx")],
+                   "topk 5000", "3840")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_missing_weights(tmp_path, capsys):

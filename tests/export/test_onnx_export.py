@@ -15,11 +15,11 @@ import torch
 
 from grace_edge.artifact import read_onnx_meta, sha256_file
 from grace_edge.errors import ArtifactError, InputError
-from grace_edge.export.onnx_export import export_onnx, parse_raw_input
+from grace_edge.export.onnx_export import export_imgsz, export_onnx, parse_raw_input
 from grace_edge.export.postprocess import greedy_nms_reference
 from grace_edge.export.preprocess import BoxesToSource, Letterbox, RawPreprocess, letterbox_reference
 from grace_edge.data.classes import NEU_DET_CLASSES
-from tests.helpers.models import gray_image, randomized_model, unmatched
+from tests.helpers.models import gray_image, randomized_model, trained_checkpoint, unmatched
 
 IMGSZ = 128
 TOPK, ITERS, CONF, IOU, MAX_DET = 1000, 16, 0.15, 0.6, 100
@@ -246,3 +246,8 @@ def test_onnxsim_failure_falls_back_with_a_warning(model, tmp_path, monkeypatch)
         path = export_onnx(model, tmp_path / "m.onnx", imgsz=64, raw_input=None)
     rows, count = run(path, np.zeros((1, 3, 64, 64), np.float32))
     assert rows.shape == (1, 100, 6) and read_onnx_meta(path).input_format == "float32_nchw"
+
+
+def test_export_size_is_the_training_size_and_640_untrained(tmp_path: Path) -> None:
+    assert export_imgsz(trained_checkpoint(tmp_path / "w.pt", imgsz=96)) == 96
+    assert export_imgsz(None) == 640

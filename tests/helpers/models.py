@@ -34,6 +34,12 @@ def untrained_onnx(folder: Path, imgsz: int = 64) -> Path:
     return export_onnx(build_model("grace-n"), folder / "grace-n.onnx", imgsz=imgsz)
 
 
+def trained_checkpoint(path: Path, imgsz: int = 64) -> Path:
+    """An untrained GRACE-n saved as ``grace-edge train`` saves a checkpoint that was trained at ``imgsz``."""
+    torch.save({"model": build_model("grace-n"), "train_args": {"imgsz": imgsz}}, path)
+    return path
+
+
 def randomized_model(name: str = "grace-n", seed: int = 0, s_e: float = 0.23, imgsz: int = 128) -> nn.Module:
     """An untrained model made to behave like a trained one, for parity tests.
 
