@@ -6,11 +6,10 @@ The data YAML follows Ultralytics' conventions:
   (relative entries are relative to the ``.txt`` file's folder), or a list of those; relative to the root;
 - ``names``: a list of class names or a ``{index: name}`` dict.
 
-Each image's label file is found as Ultralytics finds it: the last ``/images/`` folder in the image path becomes
-``/labels/`` and the extension becomes ``.txt``. Each line is ``class x_center y_center width height``, normalized
-to 0-1. An image without a label file is a background image (no defects): it is kept and counts in the metrics
-(but a split where no image has a label file is an error: the labels are most likely in the wrong place).
-A blank label line is skipped; any other line that is not exactly that form is an :class:`InputError`.
+Each image's label file is found and read by :mod:`grace_edge.data.labels` (Ultralytics' rule and line format; any
+bad line is an :class:`InputError`). An image without a label file is a background image (no defects): it is kept
+and counts in the metrics (but a split where no image has a label file is an error: the labels are most likely in
+the wrong place).
 """
 
 from __future__ import annotations
@@ -23,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.labels import label_path_for, read_boxes
 from grace_edge.data.yolo_yaml import load_data_yaml, pick_evenly, split_images
 from grace_edge.errors import InputError
 
 _TRUNCATION_CHECKED = frozenset({".jpg", ".jpeg", ".png"})
-# Normalized label values may overshoot 0-1 by rounding when written with 6 decimals; more is a broken label.
-_EDGE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,6 @@ def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
     return [str(n) for n in names]
 
 
-def label_path_for(image: Path) -> Path:
-    """Ultralytics' rule: replace the last ``/images/`` folder with ``/labels/`` and the extension with ``.txt``."""
-    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    return Path(sb.join(os.fspath(image).rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
-
-
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as OpenCV decodes it for the model (EXIF rotation applied).
 
@@ -104,37 +96,6 @@ def image_size(path: Path) -> tuple[int, int]:
     return image.shape[1], image.shape[0]
 
 
-def read_labels(path: Path, nc: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes [n,4] x1y1x2y2 in pixels and classes [n] from one YOLO label file; any bad line is an InputError."""
-    boxes, classes = [], []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: label file does not read ({e.__class__.__name__})") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{lineno}"
-        if len(fields) != 5:
-            raise InputError(f"{where}: expected 5 values 'class x_center y_center width height', "
-                             f"got {len(fields)}: {line.strip()!r}")
-        try:
-            cls_f, cx, cy, w, h = (float(v) for v in fields)
-        except ValueError:
-            raise InputError(f"{where}: not a number in {line.strip()!r}") from None
-        if not cls_f.is_integer() or not 0 <= cls_f < nc:
-            raise InputError(f"{where}: class {fields[0]} is not an index 0..{nc - 1}")
-        if not all(np.isfinite((cx, cy, w, h))) or w <= 0 or h <= 0:
-            raise InputError(f"{where}: box width and height must be positive, got {line.strip()!r}")
-        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        if min(x1, y1) < -_EDGE_TOLERANCE or max(x2, y2) > 1 + _EDGE_TOLERANCE:
-            raise InputError(f"{where}: box {line.strip()!r} is outside the image (values must be normalized 0-1)")
-        boxes.append(np.clip([x1, y1, x2, y2], 0.0, 1.0) * (width, height, width, height))
-        classes.append(int(cls_f))
-    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(classes, dtype=np.int64)
-
-
 def read_split(data: str | os.PathLike[str], split: str = "val", max_images: int | None = None) -> DatasetSplit:
     """Read the images and labels of ``split``; ``max_images`` keeps that many, spread evenly over the split."""
     origin = Path(data)
@@ -150,7 +111,8 @@ def read_split(data: str | os.PathLike[str], split: str = "val", max_images: int
         width, height = image_size(path)
         label = label_path_for(path)
         if label.is_file():
-            boxes, classes = read_labels(label, len(names), width, height)
+            boxes, classes = read_boxes(label, len(names))
+            boxes = boxes * (width, height, width, height)  # normalized -> original image pixels
         else:
             label, boxes, classes = None, np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
         images.append(ImageLabels(path.name, path, width, height, boxes, classes, label))

@@ -47,9 +47,11 @@ def check_labels(data: str | os.PathLike[str]) -> None:
     """Every label line of the train and val splits has a class id among the YAML's ``names``.
 
     Ultralytics drops an image whose label names a class beyond them (and fails with a long traceback when all
-    do); here the first such line stops training before it starts, naming the file, the line and the id."""
+    do); here the first such line stops training before it starts, naming the file, the line and the id. Only
+    class ids are checked (:func:`grace_edge.data.labels.read_classes`): boxes Ultralytics accepts stay accepted."""
+    from grace_edge.data.labels import label_path_for, read_classes
     from grace_edge.data.yolo_yaml import load_data_yaml, split_images
-    from grace_edge.evaluate.groundtruth import class_names, label_path_for
+    from grace_edge.evaluate.groundtruth import class_names
 
     origin = Path(data)
     cfg, _ = load_data_yaml(origin)
@@ -58,24 +60,10 @@ def check_labels(data: str | os.PathLike[str]) -> None:
         if not cfg.get(split):
             continue
         for image in split_images(origin, split):
-            _check_label_file(label_path_for(Path(os.path.abspath(image))), nc, origin)
-
-
-def _check_label_file(label: Path, nc: int, data: Path) -> None:
-    try:
-        text = label.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return  # an image without labels is a background image
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{label}: label file does not read ({type(e).__name__})") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            cls = float(fields[0])
-        except ValueError:
-            raise InputError(f"{label}:{lineno}: class id {fields[0]!r} is not a number") from None
-        if not cls.is_integer() or not 0 <= cls < nc:
-            raise InputError(f"{label}:{lineno}: class id {fields[0]} is not one of the {nc} classes of {data} "
-                             f"(0..{nc - 1}); Ultralytics would silently drop this image")
+            label = label_path_for(Path(os.path.abspath(image)))
+            if not label.is_file():
+                continue  # an image without labels is a background image
+            try:
+                read_classes(label, nc)
+            except InputError as e:
+                raise InputError(f"{e} in {origin}; Ultralytics would silently drop this image") from None

@@ -24,20 +24,10 @@ SUBSET_SEED = 0
 
 def label_classes(image: str | os.PathLike[str]) -> frozenset[int]:
     """Classes in an image's YOLO label file (Ultralytics' /images/ -> /labels/ rule); empty if it has none."""
-    from grace_edge.evaluate.groundtruth import label_path_for
+    from grace_edge.data.labels import label_path_for, read_classes
 
     label = label_path_for(Path(image))
-    if not label.is_file():
-        return frozenset()
-    out = set()
-    for line in label.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if fields:
-            try:
-                out.add(int(float(fields[0])))
-            except ValueError:
-                raise InputError(f"{label}: class {fields[0]!r} is not a number") from None
-    return frozenset(out)
+    return frozenset(read_classes(label).tolist()) if label.is_file() else frozenset()
 
 
 def stratified_subset(
