@@ -3,6 +3,7 @@ how metrics are printed in their tables."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ def fmt(v: float | None, scale: float = 100.0) -> str:
     return "-" if v is None else f"{v * scale:.2f}"
 
 
-def publish(tag: str, report: Any, lines: list[str], quiet: bool = False) -> str:
-    """Save ``report`` and the markdown ``lines`` under ``tag`` and print the markdown (unless ``quiet``)."""
-    md = "\n".join(lines) + "\n"
+def publish(tag: str, report: Any, markdown: str | list[str], quiet: bool = False, echo_json: bool = False) -> str:
+    """Save ``report`` and the markdown (a string, or lines to join) under ``tag``; print the report as JSON first if
+    ``echo_json``, then the markdown unless ``quiet``. Returns the markdown."""
+    md = markdown if isinstance(markdown, str) else "\n".join(markdown) + "\n"
     save_results(tag, report, md)
+    if echo_json:
+        print(json.dumps(report, indent=1))
     if not quiet:
         print(md)
     return md

@@ -18,7 +18,7 @@ Results: ``benchmarks/results/<tag>.{json,md}``; run with
 
 from __future__ import annotations
 
-from _results import RESULTS, save_results  # benchmarks/_results.py
+from _results import RESULTS, publish  # benchmarks/_results.py
 
 import argparse
 import datetime as dt
@@ -397,9 +397,7 @@ def main() -> int:
         "notes": notes,
     }
     result["targets"] = targets(rows)
-    text = markdown(result)
-    save_results(args.tag, result, text)
-    print(text)
+    publish(args.tag, result, markdown(result))
     log(f"wrote {RESULTS / args.tag}.json and .md in {result['total_seconds']} s")
     return 0
 

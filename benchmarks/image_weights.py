@@ -11,11 +11,10 @@ Results: ``benchmarks/results/image_weights.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
 import csv
-import json
 import tempfile
 from pathlib import Path
 
@@ -74,10 +73,7 @@ def main() -> None:
             last = list(csv.DictReader(f))[-1]
         w = np.array([float(v) for k, v in last.items() if k.startswith("w/")])
         out["train_split"]["last_epoch_weights"] = compare(train, w)
-    md = markdown(out)
-    save_results("image_weights", out, md)
-    print(json.dumps(out, indent=1))
-    print(md)
+    publish("image_weights", out, markdown(out), echo_json=True)
 
 
 def markdown(r: dict) -> str:

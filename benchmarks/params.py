@@ -11,10 +11,9 @@ Results: ``benchmarks/results/params.{json,md}``. Runs in seconds; no data neede
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import itertools
-import json
 
 PAPER = {"yolo11s": 9.44e6, "grace-s": 9.56e6}
 NECK = {"P3": 128, "P4": 256, "P5": 512}  # YOLO11s neck outputs (width 0.5 of 256/512/1024)
@@ -47,10 +46,7 @@ def main() -> None:
     combos.sort(key=lambda c: abs(c["added"] - target))
     report = {"benchmark": "params", "command": "python benchmarks/params.py", "paper": PAPER, "models": models,
               "lite_fen": fen, "closest_to_paper_delta": combos[:5], "paper_delta": target}
-    md = markdown(report)
-    save_results("params", report, md)
-    print(json.dumps(report, indent=1))
-    print(md)
+    publish("params", report, markdown(report), echo_json=True)
 
 
 def markdown(r: dict) -> str:

@@ -12,10 +12,9 @@ Results: ``benchmarks/results/protocol_gap.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -87,10 +86,7 @@ def main() -> None:
     report = {"benchmark": "protocol_gap", "command": "python benchmarks/protocol_gap.py " + " ".join(sys.argv[1:]),
               "weights": a.weights, "imgsz": imgsz, "split": a.split, "images": len(split.images), "gt_boxes": split.num_instances,
               "gt_boxes_within_2px_of_edge": edge, "model_val_printed": printed, "rows": rows}
-    md = markdown(report)
-    save_results("protocol_gap", report, md)
-    print(json.dumps(report, indent=1))
-    print(md)
+    publish("protocol_gap", report, markdown(report), echo_json=True)
 
 
 def markdown(r: dict) -> str:

@@ -13,7 +13,7 @@ needed (the batches each completed are reported). Weights: ``<runs>/<model>/weig
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
 import json
@@ -151,11 +151,7 @@ def markdown(report: dict) -> str:
 
 
 def write(report: dict, tag: str) -> None:
-
-    md = markdown(report)
-    save_results(tag, report, md)
-    print(json.dumps(report, indent=2))
-    print(md)
+    publish(tag, report, markdown(report), echo_json=True)
 
 
 if __name__ == "__main__":

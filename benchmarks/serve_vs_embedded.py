@@ -21,7 +21,7 @@ worker's ONNX Runtime run using all cores. It shows, in the same run, why the em
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import RESULTS, publish  # benchmarks/_results.py
 
 import argparse
 import datetime as dt
@@ -204,9 +204,8 @@ def main() -> int:
         f"{report['load_after'][0]:.1f}. Model: {args.model.name} (untrained GRACE-n unless named otherwise).\n\n"
         "| path | frames/s | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n" + rows + "\n"
     )
-    paths = save_results(args.tag, report, markdown)
-    print(markdown)
-    log(f"wrote {paths[0]} and {paths[1]}")
+    publish(args.tag, report, markdown)
+    log(f"wrote {RESULTS / args.tag}.json and .md")
     return 0
 
 

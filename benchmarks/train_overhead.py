@@ -20,10 +20,9 @@ Results: ``benchmarks/results/train_overhead.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -161,10 +160,7 @@ def main() -> None:
               "settings": {**{k: v for k, v in vars(a).items() if k != "neu_det"}, "threads": 1, "device": "cpu"},
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
               "steps": steps, "per_epoch": per_epoch, "data": data}
-    md = markdown(report)
-    save_results("train_overhead", report, md)
-    print(json.dumps(report, indent=1))
-    print(md)
+    publish("train_overhead", report, markdown(report), echo_json=True)
 
 
 def markdown(r: dict) -> str:

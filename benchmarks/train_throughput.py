@@ -12,10 +12,9 @@ Results: ``benchmarks/results/train_throughput.{json,md}``.
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -114,11 +113,7 @@ def markdown(r: dict) -> str:
 
 
 def write(report: dict) -> None:
-
-    md = markdown(report)
-    save_results("train_throughput", report, md)
-    print(json.dumps(report, indent=2))
-    print(md)
+    publish("train_throughput", report, markdown(report), echo_json=True)
 
 
 if __name__ == "__main__":
