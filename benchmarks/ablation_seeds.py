@@ -15,7 +15,7 @@ before the deadline is reported as missing, a started one finishes. Every run us
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
 import json
@@ -192,9 +192,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "parallel_runs": a.parallel, "threads_per_run": 1},
         "rows": rows, "summary": summary,
     }
-    md = markdown(report)
-    save_results("ablation_seeds", report, md)
-    print(md)
+    publish("ablation_seeds", report, markdown(report))
 
 
 def markdown(r: dict) -> str:

@@ -21,7 +21,7 @@ val-batch variances (median and max ratio over all BN layers). Results: ``benchm
 
 from __future__ import annotations
 
-from _results import save_results  # benchmarks/_results.py
+from _results import publish  # benchmarks/_results.py
 
 import argparse
 import copy
@@ -252,9 +252,7 @@ def main() -> None:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "threads_per_run": 1},
         "runs": runs,
     }
-    md = markdown(report)
-    save_results("eval_collapse", report, md)
-    print(md)
+    publish("eval_collapse", report, markdown(report))
 
 
 def markdown(r: dict) -> str:
