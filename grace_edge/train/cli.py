@@ -30,6 +30,9 @@ def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
     p.add_argument("--fraction", type=float, default=1.0, help="train on this fraction of the train images (quick trials)")
     p.add_argument("--ramp-epochs", type=int, default=RAMP_EPOCHS,
                    help=f"epochs over which s_e (0.05->0.20) and gamma (0->{GAMMA_MAX:.2f}) ramp up (paper: %(default)s)")
+    p.add_argument("--warmup-epochs", type=float, default=3.0,
+                   help="epochs of learning-rate warm-up (Ultralytics' default %(default)s; fine-tuning from --weights "
+                        "for a few epochs wants less, e.g. 0.5)")
     p.add_argument("--patience", type=int, default=100, help="stop early after this many epochs without val improvement")
     p.add_argument("--weights", default=None, help="start from this .pt checkpoint (matching tensors); default: from scratch")
     p.add_argument("--project", default=project, help="parent folder of the run folder")
@@ -81,7 +84,7 @@ def _overrides(args: argparse.Namespace, project: str, name: str) -> dict[str, A
     project = str(Path(project).resolve())
     return {
         "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "lr0": args.lr0, "optimizer": args.optimizer,
-        "seed": args.seed, "device": to_ultralytics(args.device), "workers": args.workers, "fraction": args.fraction,
+        "seed": args.seed, "warmup_epochs": args.warmup_epochs, "device": to_ultralytics(args.device), "workers": args.workers, "fraction": args.fraction,
         "patience": args.patience, "project": project, "name": name, "exist_ok": args.exist_ok, "plots": not args.no_plots,
     }
 

@@ -27,6 +27,17 @@ def test_train_defaults_follow_the_paper():
     assert args.weights is None and args.ramp_epochs == 30
 
 
+def test_warmup_epochs_reaches_ultralytics(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import grace_edge.train.trainer as trainer_mod
+
+    seen = []
+    monkeypatch.setattr(trainer_mod, "train", lambda data, options, **o: seen.append(o["warmup_epochs"]) or SimpleNamespace(best="b.pt"))
+    for extra in ([], ["--warmup-epochs", "0.5"]):
+        args = _parser().parse_args(["train", "--data", "d.yaml", "--project", str(tmp_path), "--exist-ok", *extra])
+        assert args.func(args) == 0
+    assert seen == [3.0, 0.5]  # Ultralytics' default unless asked
+
+
 def test_variant_picks_architecture_and_sampler():
     from grace_edge.train.trainer import GraceOptions
 
