@@ -36,8 +36,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                       help="8-bit integer convolutions, calibrated on train images of --data (needs --data)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--weights", type=Path, metavar="W", help="trained checkpoint (.pt) to export and build")
-    src.add_argument("--onnx", type=Path, metavar="ONNX", help="FP32 ONNX made by 'grace-edge export' (skips exporting, so the export options "
-                     "--imgsz, --raw-input, --float-input and --topk are refused with it)")
+    src.add_argument("--onnx", type=Path, metavar="ONNX",
+                     help="FP32 ONNX made by 'grace-edge export' (skips exporting, so the export options --imgsz, "
+                          "--raw-input, --float-input and --topk are refused with it)")
     p.add_argument("--model", default=D.model, choices=MODEL_NAMES,
                    help="architecture of the UNTRAINED model built when neither --weights nor --onnx is given "
                         "(latency measurement only; default grace-s)")

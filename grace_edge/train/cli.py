@@ -84,7 +84,8 @@ def _overrides(args: argparse.Namespace, project: str, name: str) -> dict[str, A
     project = str(Path(project).resolve())
     return {
         "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "lr0": args.lr0, "optimizer": args.optimizer,
-        "seed": args.seed, "warmup_epochs": args.warmup_epochs, "device": to_ultralytics(args.device), "workers": args.workers, "fraction": args.fraction,
+        "seed": args.seed, "warmup_epochs": args.warmup_epochs, "device": to_ultralytics(args.device),
+        "workers": args.workers, "fraction": args.fraction,
         "patience": args.patience, "project": project, "name": name, "exist_ok": args.exist_ok, "plots": not args.no_plots,
     }
 
