@@ -94,6 +94,6 @@ def add_topk(p: argparse.ArgumentParser) -> None:
     """``--topk`` of ``export`` and ``build`` (which exports): None when not given, so build can tell it was."""
     p.add_argument("--topk", type=int, default=None, metavar="K",
                    help=f"how many top-scoring candidates enter the in-graph Cluster-NMS (default {DEFAULT_TOPK}, "
-                        f"at most {TRT_TOPK_MAX}, TensorRT's TopK limit). Lower K is faster on a CPU (the NMS "
-                        f"builds a K x K IoU matrix); the default suits mAP measurement at score floor 0.001, and a "
-                        "deployment export with a high score floor can use 300 (benchmarks/nms_parity.py)")
+                        f"at most {TRT_TOPK_MAX}, TensorRT's TopK limit). Lower K is faster on a CPU (the NMS builds "
+                        "a K x K IoU matrix); on a GRACE-n trained at 640 px K=300 scored 0.03 points mAP50-95 below "
+                        "greedy NMS at score floor 0.001 and K=1000 matched it exactly (benchmarks/nms_parity.py)")
