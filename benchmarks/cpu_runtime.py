@@ -316,7 +316,7 @@ def main() -> int:
     from grace_edge.bench import sysinfo
     from grace_edge.evaluate import evaluate_predictions
     from grace_edge.evaluate.groundtruth import read_split
-    from grace_edge.export.postprocess import DEFAULT_TOPK
+    from grace_edge.export.topk import DEFAULT_TOPK
     from grace_edge.runtime.openvino_backend import cpu_supports, import_openvino
     from grace_edge.ultralytics_setup import configure
 

@@ -188,7 +188,8 @@ def _export_flags(o: BuildOptions) -> list[str]:
 def _fp32_onnx(o: BuildOptions, work: Path, log: Callable[[str], None]) -> Path:
     if o.onnx is not None:
         return Path(o.onnx)
-    from grace_edge.export.onnx_export import DEFAULT_TOPK, export_imgsz, export_onnx
+    from grace_edge.export.onnx_export import export_imgsz, export_onnx
+    from grace_edge.export.topk import DEFAULT_TOPK
 
     if o.weights is not None:
         source: Any = o.weights

@@ -69,7 +69,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from grace_edge.export.onnx_export import DEFAULT_TOPK, export_imgsz, export_onnx, parse_raw_input
+    from grace_edge.export.onnx_export import export_imgsz, export_onnx, parse_raw_input
+    from grace_edge.export.topk import DEFAULT_TOPK
 
     raw_input = None if args.float_input else parse_raw_input(args.raw_input)
     if args.weights:

@@ -26,14 +26,9 @@ from grace_edge.artifact import (
 from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.export.fuse import fuse_for_inference
-from grace_edge.export.postprocess import (
-    DEFAULT_NMS_ITERS,
-    DEFAULT_TOPK,
-    TRT_TOPK_MAX,
-    DFLExpectation,
-    InGraphPostprocess,
-)
+from grace_edge.export.postprocess import DEFAULT_NMS_ITERS, DFLExpectation, InGraphPostprocess
 from grace_edge.export.preprocess import BoxesToSource, Letterbox, RawPreprocess
+from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX
 from grace_edge.io import atomic_path
 
 LOGGER = logging.getLogger(__name__)

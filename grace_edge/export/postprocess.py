@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX  # noqa: F401  (K: why 300, and the limit)
+from grace_edge.export.topk import DEFAULT_TOPK  # why K = 300: see grace_edge/export/topk.py
 
 # Rounds measured with benchmarks/nms_parity.py (results/nms_parity.md: GRACE-n trained at 128 px, NEU-DET val,
 # 360 images, conf 0.001, IoU 0.7): greedy's fixed point needs p50 6 / p99 11 / max 13 rounds. 8 rounds already give

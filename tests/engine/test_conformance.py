@@ -207,7 +207,7 @@ def test_topk_k_limit_and_constant_k() -> None:
 
 
 def test_topk_limit_is_the_exporters() -> None:
-    from grace_edge.export.postprocess import TRT_TOPK_MAX
+    from grace_edge.export.topk import TRT_TOPK_MAX
 
     assert parser_rules()["topk-k-max"]["max"] == TRT_TOPK_MAX
 

@@ -61,7 +61,7 @@ def reference_predictions(model, image: np.ndarray, max_det: int) -> tuple[np.nd
     from ultralytics.utils.nms import non_max_suppression
     from ultralytics.utils.ops import scale_boxes
 
-    from grace_edge.export.postprocess import DEFAULT_TOPK
+    from grace_edge.export.topk import DEFAULT_TOPK
 
     boxed = LetterBox(new_shape=(IMGSZ, IMGSZ), auto=False)(image=image)
     x = torch.from_numpy(np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1))).float()[None] / 255
