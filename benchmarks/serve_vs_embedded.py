@@ -100,11 +100,11 @@ class UnfairPool:
 
 def embedded_before(model: Path, workers: int) -> Any:
     """A Detector with the pre-issue-12 slot pool and all cores for every worker's ONNX Runtime session."""
-    from grace_edge.artifact import read_onnx_meta
+    from grace_edge.artifact import read_onnx
     from grace_edge.runtime.detector import Detector
     from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-    det = Detector._from_backend(OnnxRuntimeBackend(model, read_onnx_meta(model), threads=os.cpu_count()),
+    det = Detector._from_backend(OnnxRuntimeBackend(model, *read_onnx(model), threads=os.cpu_count()),
                                  model, 0.25, workers)
     pool = UnfairPool()
     for _ in range(workers):

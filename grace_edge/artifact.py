@@ -3,7 +3,9 @@
 Every artifact (ONNX model or TensorRT engine) carries an :class:`ArtifactMeta`:
 - in an ONNX model, as JSON in ``metadata_props["grace_edge"]``, next to ``metadata_props["grace_edge_sha256"]``:
   the SHA-256 of the whole model (graph, weights, every other property) serialized deterministically without that
-  one entry, so a flipped byte or an edited tensor is rejected at open instead of running with wrong weights;
+  one entry, so a flipped byte or an edited tensor is rejected at open instead of running with wrong weights.
+  The artifact is that one file: a tensor stored as ONNX external data (a side file outside the digest) is
+  refused, and the runtimes load the very bytes that were checked (:func:`read_onnx`), never the path again;
 - in an engine file, as a header: ``MAGIC``, a little-endian uint32 header length, the JSON header, then the
   serialized engine. The header holds the engine's size and SHA-256, so a truncated or foreign file is
   rejected before TensorRT deserialises it.
@@ -22,7 +24,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from grace_edge.errors import ArtifactError
 
@@ -218,8 +220,37 @@ def onnx_digest(model: Any) -> str:
     return hashlib.sha256(unsealed.SerializeToString(deterministic=True)).hexdigest()
 
 
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor a graph holds: initializers, sparse ones, node attributes, and those of its subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            yield from ([attr.t] if attr.HasField("t") else [])
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)
+
+
+def _refuse_external_data(model: Any, origin: str) -> None:
+    """The digest covers one file, so a tensor whose bytes live in a side file is refused. Exports never write
+    external data: ONNX needs it only past protobuf's 2 GB, and the largest model here (grace-s, 9.44 M
+    parameters, benchmarks/results/params.md) is about 38 MB in fp32, 50 times below."""
+    from onnx import TensorProto
+
+    for tensor in _tensors(model.graph):
+        if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
+            where = {e.key: e.value for e in tensor.external_data}.get("location", "?")
+            raise ArtifactError(f"{origin}: tensor {tensor.name!r} is in external data file {where!r}, outside the "
+                                "model's digest; a grace-edge artifact is one file: export it again with "
+                                "'grace-edge export'")
+
+
 def onnx_meta(model: Any, origin: str) -> ArtifactMeta:
-    """The :class:`ArtifactMeta` stored in an in-memory ``onnx.ModelProto``, after checking the model's digest."""
+    """The :class:`ArtifactMeta` stored in an in-memory ``onnx.ModelProto``, after checking the model's digest
+    (and that no tensor lives outside it, in external data)."""
+    _refuse_external_data(model, origin)
     props = {p.key: p.value for p in model.metadata_props}
     if ONNX_METADATA_KEY not in props:
         raise ArtifactError(f"{origin}: ONNX model has no grace-edge metadata; export it with 'grace-edge export'")
@@ -248,6 +279,14 @@ def set_onnx_meta(model: Any, meta: ArtifactMeta, **extra: str) -> None:
 
 def read_onnx_meta(path: str | Path) -> ArtifactMeta:
     """Read the :class:`ArtifactMeta` stored in an ONNX model made by ``grace-edge export``."""
+    return read_onnx(path)[0]
+
+
+def read_onnx(path: str | Path) -> tuple[ArtifactMeta, bytes]:
+    """Read an ONNX model made by ``grace-edge export``, check its digest; return (metadata, the checked bytes).
+
+    A runtime loads those bytes, not the path: a file replaced after the check is never what runs.
+    """
     import onnx
 
     path = Path(path)
@@ -258,4 +297,4 @@ def read_onnx_meta(path: str | Path) -> ArtifactMeta:
         model = onnx.load_from_string(data)
     except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
-    return onnx_meta(model, str(path))
+    return onnx_meta(model, str(path)), data

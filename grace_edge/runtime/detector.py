@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from grace_edge.artifact import ENGINE_MAGIC, ArtifactMeta, read_onnx_meta, unpack_engine
+from grace_edge.artifact import ENGINE_MAGIC, ArtifactMeta, read_onnx, unpack_engine
 from grace_edge.errors import ArtifactError, GraceEdgeError, InputError
 from grace_edge.runtime.host_preprocess import ImagesLike, Letterbox, check_images, fill_input
 from grace_edge.runtime.types import STAGES, Detection
@@ -157,13 +157,14 @@ def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, wor
     # CPU runtimes: runs in flight share the cores instead of each taking all
     # (2 runs x 2 threads on 2 cores gave 3.3 frames/s where 2 x 1 gave 4.6; benchmarks/serve_vs_embedded.py)
     threads = max(1, (os.cpu_count() or 1) // workers)
+    meta, model = read_onnx(path)  # the runtime loads these checked bytes: a file swapped after the check never runs
     if backend == "openvino":
         from grace_edge.runtime.openvino_backend import OpenVinoBackend
 
-        return OpenVinoBackend(path, read_onnx_meta(path), inference_precision, threads=threads, shared_cpu=shared_cpu)
+        return OpenVinoBackend(path, meta, model, inference_precision, threads=threads, shared_cpu=shared_cpu)
     from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, read_onnx_meta(path), threads=threads, shared_cpu=shared_cpu)
+    return OnnxRuntimeBackend(path, meta, model, threads=threads, shared_cpu=shared_cpu)
 
 
 def is_server_url(path: Any) -> bool:

@@ -29,14 +29,16 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, meta: ArtifactMeta, threads: int | None = None, shared_cpu: bool = False) -> None:
+    def __init__(self, path: str | Path, meta: ArtifactMeta, model: bytes, threads: int | None = None,
+                 shared_cpu: bool = False) -> None:
+        """``model``: the bytes whose digest gave ``meta`` (artifact.read_onnx); ``path`` names it in messages."""
         import onnxruntime as ort
 
         self.path = Path(path)
         self.meta = meta
         self.shared_cpu = bool(shared_cpu)
         try:
-            self.session = ort.InferenceSession(str(self.path), session_options(threads, self.shared_cpu),
+            self.session = ort.InferenceSession(model, session_options(threads, self.shared_cpu),
                                                 providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types for a broken model
             raise ArtifactError(f"{self.path}: ONNX Runtime cannot load this model ({str(e).splitlines()[0]})") from None

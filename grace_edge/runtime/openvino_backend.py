@@ -65,8 +65,9 @@ class OpenVinoBackend:
 
     name = "openvino"
 
-    def __init__(self, path: str | Path, meta: ArtifactMeta, precision: str = "fp32", threads: int | None = None,
-                 shared_cpu: bool = False) -> None:
+    def __init__(self, path: str | Path, meta: ArtifactMeta, model: bytes, precision: str = "fp32",
+                 threads: int | None = None, shared_cpu: bool = False) -> None:
+        """``model``: the bytes whose digest gave ``meta`` (artifact.read_onnx); ``path`` names it in messages."""
         ov = import_openvino()
         self.path = Path(path)
         self.meta = meta
@@ -80,9 +81,9 @@ class OpenVinoBackend:
             "ENABLE_CPU_PINNING": not self.shared_cpu,
         }
         try:
-            model = core.read_model(str(self.path))
-            self.min_batch, self.max_batch = self._check_io(model)
-            self.compiled = core.compile_model(model, "CPU", config)
+            graph = core.read_model(model)
+            self.min_batch, self.max_batch = self._check_io(graph)
+            self.compiled = core.compile_model(graph, "CPU", config)
         except ArtifactError:
             raise
         except Exception as e:  # OpenVINO raises RuntimeError with a multi-line report for unreadable graphs

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, unpack_engine
+from grace_edge.artifact import (INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, read_onnx,
+                                 unpack_engine)
 from grace_edge.errors import ArtifactError, InputError
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "python")
@@ -186,7 +187,8 @@ def _write_version(model_dir: Path, v: Version, backend: str) -> None:
         _, plan = unpack_engine(v.source)
         (vdir / "model.plan").write_bytes(plan)  # the bare plan: Triton's tensorrt backend knows no header
     elif backend == "onnxruntime":
-        shutil.copyfile(v.source, vdir / "model.onnx")
+        _, model = read_onnx(v.source)
+        (vdir / "model.onnx").write_bytes(model)  # the checked bytes: Triton's onnxruntime backend checks no digest
     else:
         shutil.copyfile(PYTHON_MODEL_SOURCE, vdir / "model.py")
         shutil.copyfile(v.source, vdir / ("artifact.engine" if v.kind == "engine" else "artifact.onnx"))

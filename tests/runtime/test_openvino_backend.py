@@ -116,4 +116,4 @@ def test_foreign_graph_is_rejected(tmp_path: Path, fp32_onnx: Path) -> None:
     bad = tmp_path / "renamed.onnx"
     onnx.save(model, str(bad))
     with pytest.raises(ArtifactError, match="graph I/O"):
-        OpenVinoBackend(bad, read_onnx_meta(fp32_onnx))
+        OpenVinoBackend(bad, read_onnx_meta(fp32_onnx), bad.read_bytes())

@@ -145,3 +145,52 @@ def test_onnx_metadata_json_that_is_not_an_object_is_one_line(onnx_path: Path, v
     _rewrite(onnx_path, change)
     with pytest.raises(ArtifactError, match="not an object"):
         read_onnx_meta(onnx_path)
+
+
+def _seal_with_external_data(path: Path) -> Path:
+    """Move every initializer of the sealed model at ``path`` into ``<name>.data``, then seal it again (the
+    digest then covers the graph and the external-data references, not the side file's bytes)."""
+    from grace_edge.artifact import set_onnx_meta
+
+    meta = read_onnx_meta(path)
+    onnx.save_model(onnx.load(str(path)), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=path.name + ".data", size_threshold=0)
+    model = onnx.load(str(path), load_external_data=False)
+    set_onnx_meta(model, meta)
+    path.write_bytes(model.SerializeToString())
+    return path.with_name(path.name + ".data")
+
+
+def test_external_data_is_refused_at_open(onnx_path: Path, tmp_path: Path, capsys) -> None:
+    # issue 22 item 1: the side file was outside the digest; a replaced .data ran with other weights, silently
+    side = _seal_with_external_data(onnx_path)
+    side.write_bytes(np.random.default_rng(0).bytes(side.stat().st_size))
+    for open_it in (lambda: read_onnx_meta(onnx_path), lambda: Detector.open(onnx_path)):
+        with pytest.raises(ArtifactError, match=rf"{onnx_path}: .*external data file 'fake.onnx.data'"):
+            open_it()
+    assert main(["bench", str(onnx_path), "--synthetic", "--iters", "1", "--json", str(tmp_path / "b.json")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_the_runtime_loads_the_bytes_that_were_checked(onnx_path: Path, tmp_path: Path, monkeypatch,
+                                                      backend: str) -> None:
+    # issue 22 item 1: the runtime re-read the file after the digest check; a file swapped in between ran
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    import grace_edge.artifact as artifact
+
+    image = np.full((48, 64), 200, np.uint8)
+    with Detector.open(onnx_path, conf=0.01, backend=backend) as det:
+        want = det.detect_arrays(image)[0]
+    other = make_fake_onnx(tmp_path / "other.onnx", shift=False)  # validly sealed, other outputs
+    checked = artifact.onnx_meta
+
+    def check_then_swap(model, origin):
+        meta = checked(model, origin)
+        onnx_path.write_bytes(other.read_bytes())  # after the check, before the runtime loads
+        return meta
+
+    monkeypatch.setattr(artifact, "onnx_meta", check_then_swap)
+    with Detector.open(onnx_path, conf=0.01, backend=backend) as det:
+        np.testing.assert_array_equal(det.detect_arrays(image)[0], want)

@@ -88,6 +88,7 @@ def test_failed_write_leaves_nothing(onnx_model: Path, tmp_path: Path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tr.shutil, "copyfile", full_disk)
+    monkeypatch.setattr(tr.Path, "write_bytes", full_disk)  # the model's checked bytes are written, not copied
     with pytest.raises(ArtifactError, match="No space left"):
         write_triton_repo([onnx_model], tmp_path / "repo")
     assert list(tmp_path.iterdir()) == []
