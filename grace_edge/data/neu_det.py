@@ -36,6 +36,7 @@ from grace_edge.data.voc import VocAnnotation, VocError, box_problems, drop_dupl
 from grace_edge.errors import InputError
 from grace_edge.io import owned_prefix, remove_stale, stale_entries
 from grace_edge.data.classes import NEU_DET_CLASSES
+from grace_edge.data.images import check_image_header
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +182,14 @@ def _list_files(
 
 
 def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
-    """The file's bytes and ``(width, height)``; raises if the file is unreadable, corrupt or truncated."""
+    """The file's bytes and ``(width, height)``; raises if the file is unreadable, corrupt, truncated or larger
+    than MAX_IMAGE_PIXELS (checked from its header, before Pillow decodes it)."""
     from PIL import Image
 
     data = path.read_bytes()
+    why = check_image_header(data)
+    if why:
+        raise InputError(why)
     with Image.open(io.BytesIO(data)) as image:
         size = image.size
         # JPEG only: decode at 1/8 scale, ~3x faster; every byte is still read, so truncation is still caught.

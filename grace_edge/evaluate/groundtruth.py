@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.images import decode_image_bytes
 from grace_edge.data.labels import label_path_for, read_boxes
 from grace_edge.data.yolo_yaml import load_data_yaml, pick_evenly, split_images
 from grace_edge.errors import InputError
@@ -76,15 +77,13 @@ def image_size(path: Path) -> tuple[int, int]:
 
     OpenCV decodes a truncated JPEG or PNG as a half-grey picture without an error, so those formats are also
     decoded by Pillow, which refuses a truncated file."""
-    import cv2
-
     try:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: image not found or not readable ({e.__class__.__name__})") from None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise InputError(f"{path}: image does not read (not an image, or a format OpenCV cannot decode)")
+    image, why = decode_image_bytes(data)  # the size bound from the header first, as every reader
+    if image is None:
+        raise InputError(f"{path}: image does not read ({why})")
     if path.suffix.lower() in _TRUNCATION_CHECKED:
         from PIL import Image
 

@@ -15,6 +15,7 @@ from PIL import Image
 from grace_edge.data import neu_det
 from grace_edge.data.neu_det import DatasetProblemsError, convert, stratified_split
 from grace_edge.errors import InputError
+from tests.helpers.images import png_bomb
 
 CLASSES = ("crazing", "patches")
 PER_CLASS = 5
@@ -118,6 +119,8 @@ BREAKAGES = {
     "image without XML": (lambda s: (s / XML2).unlink(), IMG2, "no annotation"),
     "corrupt image": (_set_image(b"not a jpeg"), IMG2, "unreadable or corrupt image"),
     "truncated image": (_truncate, IMG2, "unreadable or corrupt image"),
+    # issue 22 item 2: refused from the header by the one bound, not decoded by Pillow (its own limit is higher)
+    "image bomb": (_set_image(png_bomb(9000, 9000)), IMG2, "declares 9000x9000 pixels, 81,000,000 in all"),
     "size mismatch": (_set_image(jpeg(7, (180, 200))), IMG2, "image is 180x200 but crazing_2.xml says 200x200"),
     "box outside": (
         _set_xml(xml([("crazing", 10, 10, 50, 50), ("crazing", 150, 10, 210, 50)])),

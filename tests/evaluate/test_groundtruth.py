@@ -132,3 +132,13 @@ def test_tiny_neu_det_matches_the_voc_annotations(tiny_dataset: Path, neu_det: P
             got = sorted(zip(im.classes.tolist(), *im.boxes.T.tolist()))
             assert len(got) == len(expected) > 0
             np.testing.assert_allclose(np.array(got), np.array(expected), atol=0.01)
+
+
+def test_image_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
+    # issue 22 item 2: the one size bound, before a decode
+    from tests.helpers.images import png_bomb
+
+    yaml = write_dataset(tmp_path, {"x.png": ""})
+    (tmp_path / "images" / "val" / "bomb.jpg").write_bytes(png_bomb(40000, 30000))
+    with pytest.raises(InputError, match=r"bomb\.jpg: image does not read \(its header declares 40000x30000"):
+        read_split(yaml, "val")

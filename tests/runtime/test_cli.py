@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from tests.helpers.fake_graph import VALID, fake_rows, make_fake_onnx
+from tests.helpers.images import png_bomb
 
 from grace_edge.cli import main
 from grace_edge.runtime.draw import draw_detections
@@ -48,6 +49,21 @@ def test_folder_with_a_corrupt_file_is_reported_counted_and_the_rest_saved(
     assert record["detections"][0]["class_name"] == "crazing"
     np.testing.assert_allclose([d["x1"] for d in record["detections"]], expected[:, 0], atol=1e-3)
     assert cv2.imread(str(out / "crazing_1.jpg")).shape == (600, 600, 3)  # drawn 3x: readable labels
+
+
+def test_an_image_bomb_is_one_skipped_line_and_the_good_images_are_written(
+    tmp_path: Path, model_200: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 22 item 2: a PNG named .jpg declaring 40000x30000 ended the run with a cv2.error traceback
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a_bomb.jpg").write_bytes(png_bomb(40000, 30000))  # sorted first: the good image comes after it
+    cv2.imwrite(str(src / "b_good.png"), np.full((200, 200), 90, np.uint8))
+    out = tmp_path / "out"
+    assert main(["predict", str(model_200), str(src), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "a_bomb.jpg: SKIPPED, its header declares 40000x30000 pixels" in err
+    assert sorted(p.name for p in out.iterdir()) == ["b_good.jpg"]
 
 
 def test_video_source_with_frame_limit_and_no_draw(tmp_path: Path, model_200: Path,
