@@ -296,5 +296,8 @@ def read_onnx(path: str | Path) -> tuple[ArtifactMeta, bytes]:
     try:
         model = onnx.load_from_string(data)
     except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
+        if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".pt":  # torch.save() writes a zip
+            raise ArtifactError(f"{path}: a PyTorch checkpoint, not an ONNX model or engine; run "
+                                f"'grace-edge export --weights {path}' first") from None
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
     return onnx_meta(model, str(path)), data

@@ -14,13 +14,28 @@ from grace_edge.data.images import is_image
 from grace_edge.errors import InputError
 
 
+MAKE_DATA_YAML = "make one with 'grace-edge data neu-det'"  # the hint of every command that takes --data
+
+
+def check_data_yaml(data: str | os.PathLike[str]) -> Path:
+    """``data`` if it is a data YAML file, else one line saying what it is and how to get one."""
+    path = Path(data)
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        return path
+    if path.is_dir():
+        inside = path / "data.yaml"
+        raise InputError(f"{path}: a folder, not a data YAML file ("
+                         + (f"pass {inside}" if inside.is_file() else MAKE_DATA_YAML) + ")")
+    if path.is_file():
+        raise InputError(f"{path}: not a data YAML file (.yaml or .yml; {MAKE_DATA_YAML})")
+    raise InputError(f"{path}: data YAML not found ({MAKE_DATA_YAML})")
+
+
 def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
     """Parse a data YAML; return (its dict, the dataset root)."""
     import yaml
 
-    path = Path(data)
-    if not path.is_file():
-        raise InputError(f"{path}: data YAML not found")
+    path = check_data_yaml(data)
     try:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:

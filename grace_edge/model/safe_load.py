@@ -135,13 +135,32 @@ def trusted(path: str | os.PathLike[str] | None) -> Iterator[None]:
         _trusted.reset(token)
 
 
-def _refused_global(error: BaseException) -> str | None:
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-    if match:
-        return match.group(1)
-    if "Unsupported operand" in str(error) or "WeightsUnpickler error" in str(error):
-        return "an instruction outside torch's safe subset"
-    return None
+# What torch's weights_only unpickler names, by the wording of each refusal (torch/_weights_only_unpickler.py)
+_REFUSAL_PATTERNS = (
+    r"Unsupported global: GLOBAL (\S+) was not an allowed global",
+    r"unsupported GLOBAL (\S+) whose module \S+ is blocked",  # os, sys, posix, nt: torch's own blocklist
+    r"reduce for unrecognized function (.+?)(?: which belongs|$)",
+    r"but got (<class [^>]+>)",  # Can only build / create new object for ... but got <class ...>
+    r"(\S+) must be imported to load",
+)
+
+
+def _refused_global(error: BaseException) -> str:
+    """What the file names that torch's safe unpickler refused, from torch's message (which advises
+    ``weights_only=False``: never passed on, the user's way is ``--trust-weights``)."""
+    text = str(error)
+    for pattern in _REFUSAL_PATTERNS:
+        match = re.search(pattern, text, re.MULTILINE)
+        if match:
+            return match.group(1)
+    return "an instruction outside torch's safe subset"
+
+
+def _refusal(path: Any, error: BaseException) -> UnsafeCheckpoint:
+    return UnsafeCheckpoint(
+        f"{path}: refused to load: the file refers to {_refused_global(error)}, which is not a GRACE/YOLO11 model "
+        f"class, so unpickling it could run code from the file; if you trust where it came from, pass {TRUST_FLAG}"
+    )
 
 
 def torch_load(path: str | os.PathLike[str], *, trust: bool = False, map_location: Any = "cpu") -> Any:
@@ -162,14 +181,8 @@ def torch_load(path: str | os.PathLike[str], *, trust: bool = False, map_locatio
     _register()
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        refused = _refused_global(e)
-        if refused is None:
-            raise
-        raise UnsafeCheckpoint(
-            f"{path}: refused to load: the file refers to {refused}, which is not a GRACE/YOLO11 model class, so "
-            f"unpickling it could run code from the file; if you trust where it came from, pass {TRUST_FLAG}"
-        ) from None
+    except pickle.UnpicklingError as e:  # weights_only raises only this for what it will not rebuild
+        raise _refusal(path, e) from None
 
 
 def guarded_torch_load(f: Any, *args: Any, **kwargs: Any) -> Any:
@@ -181,7 +194,10 @@ def guarded_torch_load(f: Any, *args: Any, **kwargs: Any) -> Any:
         return torch.load(f, *args, **kwargs)
     _register()
     kwargs["weights_only"] = True  # also over an explicit weights_only=False from inside Ultralytics
-    return torch.load(f, *args, **kwargs)
+    try:
+        return torch.load(f, *args, **kwargs)
+    except pickle.UnpicklingError as e:
+        raise _refusal(f, e) from None
 
 
 def load_label_cache(path: Path) -> dict:

@@ -97,10 +97,11 @@ def _options(args: argparse.Namespace, variant: str):
 
 
 def _require_data(args: argparse.Namespace) -> None:
+    from grace_edge.data.yolo_yaml import MAKE_DATA_YAML
     from grace_edge.errors import InputError
 
     if not args.data:
-        raise InputError("--data is required (a data YAML from 'grace-edge data neu-det')")
+        raise InputError(f"--data is required: a data YAML ({MAKE_DATA_YAML})")
 
 
 def run_train(args: argparse.Namespace) -> int:

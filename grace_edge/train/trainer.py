@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from grace_edge.data.yolo_yaml import check_data_yaml
 from grace_edge.errors import InputError
 from grace_edge.io import write_json, write_text
 from grace_edge.model.build import MODEL_NAMES, build_model, lite_fen_modules
@@ -281,9 +282,7 @@ def train(
     """
     if resume is not None:
         return _resume(Path(resume), data, callbacks, overrides)
-    data = Path(data)
-    if not data.is_file() or data.suffix.lower() not in {".yaml", ".yml"}:
-        raise InputError(f"--data {data}: not a data YAML file (make one with 'grace-edge data neu-det')")
+    data = check_data_yaml(data)
     options = options or GraceOptions()
     if options.weights and not Path(options.weights).is_file():
         raise InputError(f"--weights {options.weights}: file not found")

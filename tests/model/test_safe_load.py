@@ -11,7 +11,7 @@ import torch
 from grace_edge.model import safe_load
 from grace_edge.model.safe_load import ALLOWED_GLOBALS, UnsafeCheckpoint
 from tests.helpers.models import randomized_model
-from tests.security.payloads import evil_checkpoint, evil_legacy_pickle
+from tests.security.payloads import SystemPayload, evil_checkpoint, evil_legacy_pickle
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,25 @@ def test_payload_never_runs_and_is_named(kind: str, grace_n, tmp_path: Path) -> 
     assert "\n" not in str(info.value) and str(path) in str(info.value)
     if kind != "legacy-pickle":
         assert "exec" in str(info.value)  # names the refused global
+    assert not marker.exists()
+
+
+def test_a_blocked_module_is_named_with_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 22 item 4: torch words os.system apart ("module posix is blocked"): its clipped text, advice to set
+    # weights_only=False, came through in place of the global and --trust-weights
+    from grace_edge.cli import main
+    from ultralytics.utils import patches
+
+    marker = tmp_path / "PWNED"
+    path = evil_checkpoint(tmp_path / "evil.pt", marker, payload=SystemPayload)
+    for load in (lambda: safe_load.torch_load(path), lambda: patches.torch_load(str(path))):
+        with pytest.raises(UnsafeCheckpoint) as info:
+            load()
+        assert str(path) in str(info.value) and "posix.system" in str(info.value) and "--trust-weights" in str(info.value)
+        assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+    assert main(["export", "--weights", str(path), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "posix.system" in err and "--trust-weights" in err and len(err.splitlines()) == 1, err
     assert not marker.exists()
 
 

@@ -19,9 +19,18 @@ class Payload:
         return (exec, (f"open({self.marker!r}, 'w').write('payload ran')",))
 
 
-def evil_checkpoint(path: Path, marker: Path, model: Any = None) -> Path:
+class SystemPayload(Payload):
+    """The classic: ``os.system`` (pickled as ``posix.system``), a module torch's safe loader blocks outright."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def evil_checkpoint(path: Path, marker: Path, model: Any = None, payload: type[Payload] = Payload) -> Path:
     """A torch.save zip: a bare payload, or (with ``model``) a real checkpoint with a payload key added."""
-    ckpt: dict[str, Any] = {"payload": Payload(marker)}
+    ckpt: dict[str, Any] = {"payload": payload(marker)}
     if model is not None:
         ckpt.update(model=model, train_args={})
     torch.save(ckpt, path)

@@ -113,3 +113,29 @@ def test_empty_nhwc_batch_is_the_same_as_an_empty_list(onnx_path: Path) -> None:
             assert str(from_array.value) == str(from_list.value)
             with pytest.raises(InputError):
                 det.submit(empty)
+
+
+@pytest.mark.parametrize("command", ["predict", "bench"])
+def test_a_checkpoint_given_as_the_artifact_says_export_it_first(command: str, tmp_path: Path, capsys) -> None:
+    # issue 22 item 4: a .pt said only "not a readable ONNX model (DecodeError)"
+    import torch
+
+    weights = tmp_path / "best.pt"
+    torch.save({"model": None, "train_args": {}}, weights)
+    argv = {"predict": ["predict", str(weights), str(_images(tmp_path)), "--out", str(tmp_path / "p")],
+            "bench": ["bench", str(weights), "--synthetic", "--iters", "1", "--json", str(tmp_path / "b.json")]}
+    err = _one_line_error(argv[command], capsys)
+    assert str(weights) in err and f"run 'grace-edge export --weights {weights}' first" in err, err
+
+
+def test_val_on_a_dataset_folder_gives_the_data_hint(onnx_path: Path, tmp_path: Path, capsys) -> None:
+    # issue 22 item 4: val said "data YAML not found" without the hint train gives
+    from grace_edge.data.yolo_yaml import MAKE_DATA_YAML
+
+    folder = tmp_path / "neu-det"
+    folder.mkdir()
+    err = _one_line_error(["val", str(onnx_path), "--data", str(folder)], capsys)
+    assert str(folder) in err and MAKE_DATA_YAML in err, err
+    (folder / "data.yaml").write_text("names: [a]\n")
+    err = _one_line_error(["val", str(onnx_path), "--data", str(folder)], capsys)
+    assert f"pass {folder / 'data.yaml'}" in err, err

@@ -92,7 +92,7 @@ def test_train_rejects_missing_data_yaml(tmp_path: Path):
     from grace_edge.errors import InputError
 
     args = _parser().parse_args(["train", "--data", str(tmp_path / "nope.yaml"), "--project", str(tmp_path)])
-    with pytest.raises(InputError, match="not a data YAML"):
+    with pytest.raises(InputError, match="data YAML not found .make one with"):
         args.func(args)
 
 

@@ -96,5 +96,5 @@ def test_weights_start_from_checkpoint_and_bad_data(trained, tmp_path: Path):
 
     from grace_edge.train.trainer import train
 
-    with pytest.raises(InputError, match="not a data YAML"):
+    with pytest.raises(InputError, match="data YAML not found .make one with"):
         train(tmp_path / "missing.yaml")
