@@ -75,3 +75,16 @@ def test_each_setup_block_stands_alone() -> None:
         assert ". .venv/bin/activate" in block, f"block does not activate the venv:\n{block}"
         if "datasets/neu-det/data.yaml" in block:
             assert "grace-edge data neu-det" in block, f"block uses the dataset without making it:\n{block}"
+
+
+CPU_TORCH = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+
+
+def test_cpu_blocks_install_cpu_torch_before_the_train_extra() -> None:
+    """issue 22 item 5: the CPU blocks installed the CUDA torch (5.2 GB) because the CPU-torch line came later."""
+    setup = (REPO / "README.md").read_text().split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    cpu_sections = [part for part in setup.split("\n### ")[1:] if part.startswith("On a CPU")]
+    assert len(cpu_sections) == 2
+    for section in cpu_sections:
+        block = _bash_blocks(section)[0]
+        assert CPU_TORCH in block and block.index(CPU_TORCH) < block.index('pip install -e ".[train]"'), block
