@@ -11,13 +11,14 @@ from the model's ``config.pbtxt`` (``parameters["grace_edge"]``, written by ``gr
 
 - batches above the server's ``max_batch_size`` are split (by Detector, as for any backend);
 - ``num_detections`` arrives as [B, 1] (Triton has no empty dims) and is reshaped to [B];
-- a server that is gone (connection refused, UNAVAILABLE) is retried with a fresh connection; after ``retries``
-  tries it is one :class:`ServerUnavailable` line. Inference is stateless, so a retried request is safe; a call
-  raises or returns every image's result, never part of them.
+- a server that is gone (connection refused, UNAVAILABLE, a connection cut mid-response) is retried with a fresh
+  connection; after ``retries`` tries it is one :class:`ServerUnavailable` line. Inference is stateless, so a
+  retried request is safe; a call raises or returns every image's result, never part of them.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -133,8 +134,8 @@ class _Connection:
                 if not _is_connection_error(e):
                     raise GraceEdgeError(f"{self.address}: {what} failed on the server ({_one_line(e)})") from None
                 last = _one_line(e)
-            except (OSError, ConnectionError) as e:  # HTTP: refused / reset sockets
-                last = f"{type(e).__name__}: {e}"
+            except (OSError, http.client.HTTPException) as e:  # HTTP: refused / reset sockets; a connection cut
+                last = f"{type(e).__name__}: {e}"  # mid-response is geventhttpclient's HTTPConnectionClosed
             self._drop()  # reconnect from scratch on the next try
             if attempt < self.retries:
                 time.sleep(delay)

@@ -148,3 +148,21 @@ def test_open_remote_detectors_reconnect_after_a_server_restart(triton_env: Path
                              backend="python")
     in_env(triton_env, str(CHECKS), "restart", str(tmp_path / "restart.json"), str(repo))
     assert json.loads((tmp_path / "restart.json").read_text()) == {"grpc": True, "http": True}
+
+
+def test_a_server_killed_mid_stream_gives_whole_results_or_one_error_and_the_callers_recover(
+    triton_env: Path, tmp_path: Path
+) -> None:
+    # issue 22 item 6: SIGKILL while 4 callers (gRPC and HTTP, detect and submit) stream 1-, 5- and 19-image batches
+    # (19 = three requests of max batch 8), then a restart on the same ports, under the same open detectors
+    fake = make_fake_onnx(tmp_path / "fake.onnx")
+    repo = write_triton_repo([fake], tmp_path / "repo", name="fake", backend="python")
+    in_env(triton_env, str(CHECKS), "faults", str(tmp_path / "faults.json"), str(repo), str(fake))
+    report = json.loads((tmp_path / "faults.json").read_text())
+    assert report["forbidden"] == [], report  # never a half result, never an error that is not a GraceEdgeError
+    assert report["in_flight_at_kill"] >= 1, report  # the kill did cut requests in flight
+    assert min(report["whole_before_kill"].values()) >= 3, report
+    assert min(report["whole_after_restart"].values()) >= 3, report  # every caller recovered, none reopened
+    assert report["errors"], report  # the outage was seen...
+    for line in report["errors"]:  # ...as one clear line each
+        assert "\n" not in line and line.startswith(("ServerUnavailable: ", "GraceEdgeError: ")), line

@@ -4,6 +4,7 @@ test_triton_server.py, which runs in the main environment and compares what this
     python triton_checks.py configs OUT.json CONFIG.pbtxt...     parse each as a Triton ModelConfig proto
     python triton_checks.py clients OUT.npz ARGS.json            8 concurrent RemoteDetectors, errors, metrics, SIGTERM
     python triton_checks.py restart OUT.json REPO                a server restarts under open RemoteDetectors
+    python triton_checks.py faults OUT.json REPO ONNX            SIGKILL mid-stream, restart: whole results or errors
 
 Not collected by pytest (no ``test_`` prefix): it needs tritonclient, which the main environment does not have.
 """
@@ -160,11 +161,99 @@ def restart(out: Path, repo: str) -> None:
     out.write_text(json.dumps(report))
 
 
+def _stream(det, call: str, batches: list, expected: list, stop: threading.Event, log: list) -> None:
+    """Send batches until ``stop``; log each call's (start, end, outcome, detail)."""
+    from grace_edge.errors import GraceEdgeError
+
+    i = 0
+    while not stop.is_set():
+        k = i % len(batches)
+        i += 1
+        t0 = time.monotonic()
+        try:
+            if call == "submit":
+                got = [np.array([d.box + (d.score, d.class_id) for d in im], np.float32).reshape(-1, 6)
+                       for im in det.submit(batches[k]).result()]
+            else:
+                got = det.detect_arrays(batches[k])
+        except GraceEdgeError as e:
+            log.append((t0, time.monotonic(), "error", f"{type(e).__name__}: {e}"))
+            time.sleep(0.05)  # a line controller's pause before the next frame
+            continue
+        except Exception as e:  # anything else is what the test forbids: it reports it
+            log.append((t0, time.monotonic(), "foreign", f"{type(e).__name__}: {e}"))
+            continue
+        whole = len(got) == len(expected[k]) and all(np.array_equal(g, w) for g, w in zip(got, expected[k]))
+        log.append((t0, time.monotonic(), "whole" if whole else "half",
+                    "" if whole else f"batch {k}: {len(got)} results for {len(expected[k])} images"))
+
+
+def faults(out: Path, repo: str, onnx: str) -> None:
+    """The server is SIGKILLed while 4 callers stream batches at it, then started again on the same ports: each
+    batch returns a whole, correct result or raises one GraceEdgeError; the same detectors then work again."""
+    from grace_edge.runtime import Detector
+    from grace_edge.serve.local_triton import free_ports, start_local_triton
+
+    env, server_log = Path(sys.prefix), out.with_suffix(".log")
+    ports = tuple(free_ports(3))
+    rng = np.random.default_rng(0)
+    batches = [[rng.integers(0, 256, (48, 64), np.uint8) for _ in range(n)] for n in (1, 5, 19)]  # 19: 3 requests
+    with Detector.open(onnx, conf=0.25) as local:
+        expected = [local.detect_arrays(b) for b in batches]
+    server = start_local_triton(Path(repo), env, server_log, ports=ports)  # type: ignore[arg-type]
+    detectors = {s: Detector.open(f"{u}/fake", conf=0.25, workers=2) for s, u in
+                 (("grpc", server.grpc_url), ("http", server.http_url))}
+    streams = {f"{s}-{call}": (d, call) for s, d in detectors.items() for call in ("detect", "submit")}
+    logs: dict[str, list] = {name: [] for name in streams}
+    stop = threading.Event()
+    threads = [threading.Thread(target=_stream, args=(d, call, batches, expected, stop, logs[name]))
+               for name, (d, call) in streams.items()]
+
+    def whole_since(t: float) -> int:
+        return min(sum(1 for start, _, what, _ in log if what == "whole" and start > t) for log in logs.values())
+
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while whole_since(0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = time.monotonic()
+        server.process.kill()  # SIGKILL: no draining, connections cut mid-request
+        server.stop()
+        time.sleep(1.0)
+        server = start_local_triton(Path(repo), env, server_log, ports=ports)  # type: ignore[arg-type]
+        restarted = time.monotonic()
+        deadline = restarted + 60
+        while whole_since(restarted) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        for d in detectors.values():
+            d.close()
+        server.stop()
+    report = {
+        "in_flight_at_kill": sum(1 for log in logs.values() for start, end, _, _ in log if start < killed < end),
+        "whole_before_kill": {n: sum(1 for s0, _, w, _ in log if w == "whole" and s0 < killed) for n, log in logs.items()},
+        "whole_after_restart": {n: sum(1 for s0, _, w, _ in log if w == "whole" and s0 > restarted)
+                                for n, log in logs.items()},
+        "errors": sorted({detail for log in logs.values() for _, _, w, detail in log if w == "error"}),
+        "forbidden": [f"{n}: {w}: {detail}" for n, log in logs.items() for _, _, w, detail in log
+                      if w in ("half", "foreign")],
+        "calls": sum(len(log) for log in logs.values()),
+    }
+    out.write_text(json.dumps(report))
+
+
 if __name__ == "__main__":
     command, out = sys.argv[1], Path(sys.argv[2])
     if command == "configs":
         parse_configs(out, sys.argv[3:])
     elif command == "restart":
         restart(out, sys.argv[3])
+    elif command == "faults":
+        faults(out, sys.argv[3], sys.argv[4])
     else:
         clients(out, json.loads(Path(sys.argv[3]).read_text()))
