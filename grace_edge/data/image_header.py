@@ -31,8 +31,9 @@ def _png(data: bytes) -> Size:
 def _jpeg(data: bytes) -> Size:
     i = 2
     while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
+        if data[i] != 0xFF:  # stray bytes before a marker: libjpeg skips them (with a warning), so do we
+            i += 1
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # Ultralytics' image formats plus the netpbm ones industrial cameras write
 IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 # The largest image any stage decodes: 8192x8192 = 64 M pixels (192 MiB as BGR), the size of a 4096-line frame
-# of the widest (16384-px) line-scan cameras and 1600 NEU-DET images. A file declaring more is refused from its
+# of the widest (16384-px) line-scan cameras; NEU-DET's are 200x200. A file declaring more is refused from its
 # header, before a pixel is allocated: a 1 MB PNG can declare 30000x30000, which OpenCV would allocate (2.7 GB)
 # before finding the data short, and 40000x30000 made OpenCV raise instead of returning None.
 MAX_IMAGE_SIDE = 8192
