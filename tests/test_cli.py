@@ -60,3 +60,35 @@ def test_user_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[st
 
 def test_parser_builds() -> None:
     assert build_parser().prog == "grace-edge"
+
+
+def _all_parsers(parser, path: tuple[str, ...] = ()):
+    """(command path, parser) for the top level and every subcommand, nested ones (``data neu-det``) included."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, (*path, name))
+
+
+def test_no_parser_takes_a_prefix_for_a_flag() -> None:
+    # issue 22 item 3: argparse's prefix matching ran `train --epoch 1` as --epochs (18 minutes of paper defaults)
+    parsers = list(_all_parsers(build_parser()))
+    assert len(parsers) > len(COMMANDS)
+    assert [" ".join(path) for path, p in parsers if p.allow_abbrev] == []
+
+
+@pytest.mark.parametrize("argv, unknown, usage", [
+    (["train", "--epoch", "1", "--data", "missing.yaml"], "--epoch 1", "grace-edge train"),
+    (["bench", "--synthetic", "--iter", "1"], "--iter", "grace-edge bench"),  # "1" may be taken as ARTIFACT
+    (["data", "neu-det", "--src", "missing", "--out", "x", "--forc"], "--forc", "grace-edge data neu-det"),
+])  # fmt: skip
+def test_a_prefix_or_unknown_flag_stops_with_the_subcommands_usage(argv: list[str], unknown: str, usage: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.startswith(f"usage: {usage} ") and f"{usage}: error: unrecognized arguments: {unknown}" in err, err
