@@ -60,3 +60,15 @@ def test_user_error_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[st
 
 def test_parser_builds() -> None:
     assert build_parser().prog == "grace-edge"
+
+
+def test_dla_is_marked_experimental_and_tensorrt_commands_take_a_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    from grace_edge.cli import TENSORRT_COMMANDS, build_parser
+
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--dla N EXPERIMENTAL, not yet run on an AGX Orin" in help_text
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in TENSORRT_COMMANDS:
+        assert any("--trt-log-level" in a.option_strings for a in commands[name]._actions), name

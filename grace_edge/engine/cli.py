@@ -54,7 +54,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                      help="export for float32 images letterboxed by the host instead of raw camera pixels")
     add_topk(p)
     p.add_argument("--workspace", type=float, metavar="GiB", help="TensorRT builder scratch memory limit in GiB")
-    p.add_argument("--dla", type=int, metavar="N", help="run on Jetson DLA core N (FP16/INT8 only; GPU fallback on)")
+    p.add_argument("--dla", type=int, metavar="N",
+                   help="EXPERIMENTAL, not yet run on an AGX Orin: build for Jetson DLA core N (FP16/INT8 only; "
+                        "layers DLA cannot run fall back to the GPU). 'grace-edge doctor' on an Orin tries it")
     p.add_argument("--timing-cache", type=Path, metavar="PATH",
                    help="TensorRT timing cache file: read if present, written back after the build (faster rebuilds)")
     p.add_argument("--data", type=Path, metavar="YAML",
