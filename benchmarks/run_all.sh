@@ -18,6 +18,9 @@ python benchmarks/nms_parity.py --weights "$WEIGHTS" --data "$DATA"
 python benchmarks/preprocess_parity.py --weights "$WEIGHTS" --data "$DATA"
 python benchmarks/precision_accuracy.py --weights "$WEIGHTS" --data "$DATA" --variants fp32 fp16 int8-entropy int8-percentile
 python benchmarks/cpu_runtime.py --weights "$WEIGHTS" --data "$DATA"
+if [ -x .venv-modelopt/bin/python ]; then  # made by .ci/modelopt_env.sh
+  GRACE_MODELOPT_ENV=.venv-modelopt python benchmarks/int8_layouts.py --weights "$WEIGHTS" --data "$DATA"
+fi
 if [ -x .venv-triton/bin/python ]; then  # made by .ci/triton_env.sh; the model needs torch, so it is made here
   [ -f benchmarks/runs/serve/grace-n-untrained.onnx ] || python benchmarks/serve_vs_embedded.py --make-model
   .venv-triton/bin/python benchmarks/serve_vs_embedded.py

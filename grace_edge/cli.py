@@ -30,6 +30,8 @@ STAGE_CLI_MODULES = (
 )
 # Commands that read a --weights checkpoint; each gets the one --trust-weights flag (grace_edge.model.safe_load).
 WEIGHTS_COMMANDS = ("train", "ablate", "val", "export", "build", "bench")
+# Commands that may build or open a TensorRT engine; each gets --trt-log-level (grace_edge.runtime.trt_logging).
+TENSORRT_COMMANDS = ("val", "build", "predict", "bench", "doctor")
 TRUST_WEIGHTS_HELP = (
     "runs code from the file: load a --weights checkpoint that refers to more than tensors and GRACE/YOLO11 model "
     "classes (unpickling it may execute anything). Only for checkpoints you trust like a script"
@@ -51,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(name).add_commands(sub)
     for command in (c for c in WEIGHTS_COMMANDS if c in sub.choices):
         sub.choices[command].add_argument("--trust-weights", action="store_true", help=TRUST_WEIGHTS_HELP)
+    from grace_edge.runtime.trt_logging import ENV_VAR, LEVELS
+
+    for command in (c for c in TENSORRT_COMMANDS if c in sub.choices):
+        sub.choices[command].add_argument(
+            "--trt-log-level", choices=LEVELS, metavar="LEVEL",
+            help=f"TensorRT messages shown on stderr: {', '.join(LEVELS)} (default: ${ENV_VAR}, else warning)")
     return parser
 
 
@@ -73,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in TENSORRT_COMMANDS:
+            from grace_edge.runtime.trt_logging import log_to_stderr
+
+            log_to_stderr(getattr(args, "trt_log_level", None))
         with _trust(args):
             return int(args.func(args) or 0)
     except GraceEdgeError as e:

@@ -92,3 +92,15 @@ def test_a_prefix_or_unknown_flag_stops_with_the_subcommands_usage(argv: list[st
     err = capsys.readouterr().err
     assert e.value.code == 2
     assert err.startswith(f"usage: {usage} ") and f"{usage}: error: unrecognized arguments: {unknown}" in err, err
+
+
+def test_dla_is_marked_experimental_and_tensorrt_commands_take_a_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    from grace_edge.cli import TENSORRT_COMMANDS, build_parser
+
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--dla N EXPERIMENTAL, not yet run on an AGX Orin" in help_text
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in TENSORRT_COMMANDS:
+        assert any("--trt-log-level" in a.option_strings for a in commands[name]._actions), name

@@ -1,6 +1,6 @@
 """The optional GPU extras pin TensorRT and cuda-python to one CUDA major each, and the README names only real ones.
 
-The bare ``tensorrt`` metapackage resolves to TensorRT 11 + CUDA 13 today (and ``cuda-python`` to 13.x), which JetPack 6
+The bare ``tensorrt`` metapackage resolves to TensorRT 11 + CUDA 13 today (and ``cuda-python`` to 13.x), which JetPack 6.1+
 (TensorRT 10.3, CUDA 12) and drivers before 580 cannot run; an extra must say which CUDA it is for.
 """
 

@@ -194,18 +194,24 @@ def sweep(
     submit: Callable[[list[np.ndarray]], Any] | None = None,
     clock: Clock = time.perf_counter,
     log: Callable[[str], None] | None = None,
+    cpu_clock: Clock = time.process_time,
 ) -> list[dict[str, Any]]:
     """Time ``detect`` end to end per batch size, then per stage via ``profile``, then concurrency if asked.
 
     ``stage_iters`` defaults to ``iters``; 0 skips the per-stage pass. With ``workers > 1`` and a ``submit``
     function, a third pass keeps ``workers`` requests in flight and reports wall-clock throughput.
+    ``cpu_ms_per_call``: this process's CPU time per end-to-end call (warm-up included): what a GPU wait costs the
+    CPU, e.g. a spinning CUDA event (``sync="spin"``) shows up here as CPU time close to the latency.
     """
     rows = []
     for b in batches:
         stream = cycle_batches(images, b)
+        cpu_start = cpu_clock()
         seconds = time_calls(lambda: detector.detect(next(stream)), warmup=warmup, iters=iters,
                              duration=duration, clock=clock)
-        row: dict[str, Any] = {"batch": b, "end_to_end": summarize(seconds, b).to_dict()}
+        cpu_ms = 1e3 * (cpu_clock() - cpu_start) / (warmup + len(seconds))
+        row: dict[str, Any] = {"batch": b, "end_to_end": summarize(seconds, b).to_dict(),
+                               "cpu_ms_per_call": round(cpu_ms, 3)}
         n_stage = len(seconds) if stage_iters is None else stage_iters
         if n_stage > 0:
             stages = time_stages(detector, stream, n_stage)

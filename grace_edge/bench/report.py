@@ -93,6 +93,10 @@ def to_markdown(result: Mapping[str, Any]) -> str:
         "",
         *stats_table([(str(r["batch"]), r["end_to_end"]) for r in result["results"]]),
     ]
+    cpu = [f"batch {r['batch']}: {r['cpu_ms_per_call']:.2f} ms" for r in result["results"] if "cpu_ms_per_call" in r]
+    if cpu:  # what waiting costs the CPU: a spinning CUDA event (sync="spin") burns it for the whole latency
+        sync = f" (TensorRT sync={art['sync']!r})" if art.get("sync") else ""
+        lines += ["", f"CPU time of this process per call{sync}: " + ", ".join(cpu)]
     for r in result["results"]:
         if r.get("stages"):
             lines += ["", f"## Stages, batch {r['batch']} (`Detector.profile`)", "",

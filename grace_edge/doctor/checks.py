@@ -78,12 +78,14 @@ def cuda_check() -> Check:
 
 
 def tensorrt_check() -> Check:
+    from grace_edge.runtime.tensorrt_backend import import_tensorrt
+
     try:
-        import tensorrt as trt
-    except ImportError as e:
-        return Check("TensorRT", MISSING, f"not importable ({e})")
-    except OSError as e:  # the bindings are there, libnvinfer is not
-        return Check("TensorRT", FAIL, f"installed but its libraries do not load ({e})",
+        trt = import_tensorrt()
+    except GraceEdgeError as e:  # "not installed", or the bindings are there and libnvinfer is not
+        if "not installed" in str(e):
+            return Check("TensorRT", MISSING, str(e))
+        return Check("TensorRT", FAIL, str(e),
                      "install the matching tensorrt-cuXX-libs, or on a Jetson use JetPack's TensorRT (see README)")
     from grace_edge.engine.tensorrt_build import MIN_TRT_MAJOR
 
@@ -127,6 +129,13 @@ def onnxruntime_check() -> Check:
     return Check("ONNX Runtime", OK, f"{ort.__version__} ({', '.join(ort.get_available_providers())})")
 
 
+def runtime_settings_check() -> Check:
+    """The TensorRT logger, streams and events this process runs with (so a GPU log can be read against them)."""
+    from grace_edge.runtime import cuda_streams, trt_logging
+
+    return Check("TRT settings", INFO, f"{trt_logging.describe()}; {cuda_streams.describe()}")
+
+
 def gpu_check() -> Check:
     from grace_edge.engine.tensorrt_build import gpu_info
 
@@ -155,7 +164,7 @@ def jetson_checks() -> list[Check]:
 
 ENVIRONMENT: tuple[Callable[[], Check], ...] = (
     python_check, driver_check, cuda_check, gpu_check, tensorrt_check, pycuda_check, cuda_python_check,
-    onnxruntime_check,
+    onnxruntime_check, runtime_settings_check,
 )
 
 
@@ -184,7 +193,7 @@ def doctor(device: str = "auto", selftest: bool = True, work: Path | None = None
     has_gpu = any(c.name == "GPU" and c.status == OK for c in checks)
     if has_gpu:
         failures += [c for c in checks if c.name in ("TensorRT", "pycuda") and c.status == MISSING]
-    gpu_steps = "engine build, engine vs ONNX Runtime, timing, two-thread open/close"
+    gpu_steps = "engine build, engine vs ONNX Runtime, timing, two-thread open/close, DLA build (on an Orin)"
     if not has_gpu:
         out(f"\nchecked: versions and packages above. NOT checked (no NVIDIA GPU found): {gpu_steps}.")
         out("Run 'grace-edge doctor' on the GPU machine (Jetson or RTX) for the self-test.")
@@ -196,13 +205,14 @@ def doctor(device: str = "auto", selftest: bool = True, work: Path | None = None
         out("\nself-test on the GPU:")
         with tempfile.TemporaryDirectory(prefix="grace-doctor-", dir=work) as tmp:
             for result in run_selftest(Path(tmp), log=lambda text: out(f"  ... {text}"), device=device):
-                check = Check(result.name, OK if result.ok else FAIL, result.detail, result.hint)
+                status = INFO if result.info else OK if result.ok else FAIL
+                check = Check(result.name, status, result.detail, result.hint)
                 out(check.line())
-                failures += [] if result.ok else [check]
+                failures += [] if status != FAIL else [check]
     if failures:
         out(f"\n{len(failures)} problem(s):")
         for check in failures:
-            hint = check.hint or ("pip install 'grace-edge[tensorrt-cu12]' (CUDA 12, JetPack 6) or "
+            hint = check.hint or ("pip install 'grace-edge[tensorrt-cu12]' (CUDA 12, JetPack 6.1+) or "
                                   "'grace-edge[tensorrt-cu13]' (CUDA 13); on a Jetson see the README")
             out(f"  {check.name}: {check.detail} -- hint: {hint}")
         return EXIT_FAILED

@@ -34,6 +34,7 @@ class SelfTestResult:
     ok: bool
     detail: str
     hint: str = ""
+    info: bool = False  # a finding about an experimental feature: reported, never a doctor failure
 
 
 def compare_detections(got: Sequence[np.ndarray], want: Sequence[np.ndarray], precision: str) -> list[str]:
@@ -139,6 +140,8 @@ def run_selftest(work: Path, log: Callable[[str], None] = print, device: str = "
         text = str(e) if isinstance(e, GraceEdgeError) else f"{type(e).__name__}: {e}"
         return results + [SelfTestResult("engine build", False, text,
                                          "'grace-edge build --verbose' shows TensorRT's own log")]
+    dla = dla_build_check(graph, work)
+    results += [dla] if dla is not None else []
     frames = synthetic_frames(6, seed=2)
     try:
         with Detector.open(engine, conf=0.001, device=device) as trt_det, Detector.open(graph, conf=0.001) as ort_det:
@@ -154,6 +157,37 @@ def run_selftest(work: Path, log: Callable[[str], None] = print, device: str = "
                                       "the engine built but does not run: check the driver and 'nvidia-smi'"))
     results.append(open_close_from_threads(engine, frames[:2], device))
     return results
+
+
+def on_orin() -> bool:
+    """An Orin module (AGX Orin and Orin NX have DLA cores; TensorRT says how many)."""
+    from grace_edge.bench import sysinfo
+
+    return "orin" in str(sysinfo.jetson_info().get("model", "")).lower()
+
+
+def dla_build_check(graph: Path, work: Path) -> SelfTestResult | None:
+    """On an Orin, try ``--dla 0`` on the self-test's INT8 graph and say what happened; None elsewhere.
+
+    ``--dla`` builds a strongly typed network with GPU fallback, and nothing off a Jetson shows that TensorRT 10.3's
+    DLA compiler accepts that: this is where it is first seen. Either outcome is reported, as information.
+    """
+    if not on_orin():
+        return None
+    from grace_edge.engine.tensorrt_build import build_engine
+    from grace_edge.errors import GraceEdgeError
+
+    t0 = time.perf_counter()
+    try:
+        built = build_engine(graph, precision="int8", batch=tuple(read_onnx_meta(graph).batch), dla_core=0)
+    except Exception as e:  # the finding itself: TensorRT's refusal, or a crash of its DLA compiler
+        text = str(e) if isinstance(e, GraceEdgeError) else f"{type(e).__name__}: {e}"
+        return SelfTestResult("DLA build", False, f"--dla 0 failed ({text}); --dla stays experimental", info=True,
+                              hint="report it with 'grace-edge build --dla 0 --verbose' output")
+    write_bytes(work / "selftest_dla.engine", built.engine)
+    return SelfTestResult("DLA build", True, f"--dla 0 built an INT8 engine in {time.perf_counter() - t0:.1f} s, "
+                          f"{len(built.engine):,} bytes (layers DLA cannot run fall back to the GPU); run is untested",
+                          info=True)
 
 
 def time_detector(detector, frame: np.ndarray, runs: int = 50) -> SelfTestResult:

@@ -22,7 +22,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "chosen precision (FP16 graph, or INT8 with Q/DQ nodes calibrated on train images), checks that its\n"
             "mAP50-95 is within --max-map-drop of FP32 on the val split, then builds a strongly typed TensorRT\n"
             "engine for this GPU. Without TensorRT or a GPU it writes the ONNX Runtime CPU model instead and says so.\n"
-            "--int8 lays the Q/DQ graph out for the target and says which: TensorRT's symmetric layout for an engine,\n"
+            "--int8 lays the Q/DQ graph out for the target and says which: NVIDIA ModelOpt's for an engine (FP16\n"
+            "outside Q/DQ; its venv: bash .ci/modelopt_env.sh, else ONNX Runtime's layout, FP32 outside Q/DQ),\n"
             "the CPU layout (uint8 activations, integer kernels in ONNX Runtime/OpenVINO) for the CPU model.\n"
             "--backend openvino [--inference-precision bf16] builds the CPU model and runs the gate on OpenVINO."
         ),
@@ -54,7 +55,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                      help="export for float32 images letterboxed by the host instead of raw camera pixels")
     add_topk(p)
     p.add_argument("--workspace", type=float, metavar="GiB", help="TensorRT builder scratch memory limit in GiB")
-    p.add_argument("--dla", type=int, metavar="N", help="run on Jetson DLA core N (FP16/INT8 only; GPU fallback on)")
+    p.add_argument("--dla", type=int, metavar="N",
+                   help="EXPERIMENTAL, not yet run on an AGX Orin: build for Jetson DLA core N (FP16/INT8 only; "
+                        "layers DLA cannot run fall back to the GPU). 'grace-edge doctor' on an Orin tries it")
     p.add_argument("--timing-cache", type=Path, metavar="PATH",
                    help="TensorRT timing cache file: read if present, written back after the build (faster rebuilds)")
     p.add_argument("--data", type=Path, metavar="YAML",

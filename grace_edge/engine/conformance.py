@@ -3,7 +3,8 @@
 The rules are data (``tensorrt_support/``): onnx-tensorrt's operator x type matrix for each TensorRT line we target
 (``operators-<line>.json``, made by ``tools/trt_operators_to_json.py`` from ``docs/operators.md``) and the parser
 rules that table does not carry (``parser_rules.json``: UINT8 only as network I/O and only through a Cast, quantized
-types only through Q/DQ, symmetric INT8 Q/DQ, TopK's K limit, topological order), each naming its source.
+types only through Q/DQ, symmetric INT8 Q/DQ, TopK's K limit, MaxPool's and ScatterND's restrictions, topological
+order), each naming its source.
 Every violation is one line naming node, op, element type and rule. Passing is necessary, not sufficient: only a
 build on a GPU proves an engine (see ``grace-edge doctor``).
 """
@@ -24,7 +25,7 @@ from onnx import TensorProto, numpy_helper
 from grace_edge.errors import ArtifactError
 
 SUPPORT_DIR = Path(__file__).with_name("tensorrt_support")
-LINES = ("10.3", "11")  # JetPack 6 ships TensorRT 10.3; the `tensorrt` metapackage now installs 11.x
+LINES = ("10.3", "11")  # JetPack 6.1+ ships TensorRT 10.3; the `tensorrt` metapackage now installs 11.x
 _ALL = None  # every input of the node carries the op's element type
 # Which inputs carry the element type the matrix lists (others are indices, shapes, axes...): default input 0.
 _TYPED_INPUTS: dict[str, tuple[int, ...] | None] = {
@@ -264,6 +265,10 @@ def _check_node(graph: Graph, node: onnx.NodeProto, support: Support) -> Iterato
         yield from _check_attributes(graph, node, facts, schema)
     if node.op_type == "TopK":
         yield from _check_topk(graph, node)
+    if node.op_type == "MaxPool":
+        yield from _check_maxpool(graph, node)
+    if node.op_type == "ScatterND":
+        yield from _check_scatternd(graph, node)
     if node.op_type in _QDQ:
         yield from _check_qdq(graph, node)
 
@@ -347,6 +352,29 @@ def _check_topk(graph: Graph, node: onnx.NodeProto) -> Iterator[Violation]:
     yield graph.flag(node, _first_type(graph, node), "topk-k-max", detail)
 
 
+def _check_maxpool(graph: Graph, node: onnx.NodeProto) -> Iterator[Violation]:
+    rule = parser_rules()["maxpool"]
+    kernel = _attr(node, "kernel_shape") or []
+    dilations = _attr(node, "dilations") or []
+    problems = []
+    if len(kernel) not in rule["spatial_dims"]:
+        problems.append(f"{len(kernel)}D pooling: TensorRT pools in {' or '.join(map(str, rule['spatial_dims']))}D only")
+    if len(node.output) > 1 and node.output[1]:
+        problems.append(f"Indices output {node.output[1]!r} is not supported")
+    if any(d != rule["dilation"] for d in dilations):
+        problems.append(f"dilations={list(dilations)}: TensorRT needs them empty or all {rule['dilation']}")
+    for detail in problems:
+        yield graph.flag(node, _first_type(graph, node), "maxpool", detail)
+
+
+def _check_scatternd(graph: Graph, node: onnx.NodeProto) -> Iterator[Violation]:
+    allowed = parser_rules()["scatternd-reduction"]["reduction"]
+    reduction = _attr(node, "reduction", "none")
+    if reduction not in allowed:
+        detail = f"reduction={reduction!r}: TensorRT supports {', '.join(map(repr, allowed))} only"
+        yield graph.flag(node, _first_type(graph, node), "scatternd-reduction", detail)
+
+
 # --- Q/DQ (strongly typed INT8) -----------------------------------------------------------------------------------
 
 
@@ -383,7 +411,7 @@ def _check_zero_point(graph: Graph, node: onnx.NodeProto) -> Iterator[Violation]
 
 def _check_per_channel(graph: Graph, node: onnx.NodeProto, scale: np.ndarray) -> Iterator[Violation]:
     want = parser_rules()["qdq-per-channel"]["axis"]
-    weights, axis = graph.constants.get(node.input[0]), _attr(node, "axis")
+    weights, axis = _weights_of(graph, node), _attr(node, "axis")
     if weights is None:
         detail = f"{scale.size} scales on activation {node.input[0]!r}: activations are quantized per tensor"
     elif axis != want:
@@ -393,6 +421,22 @@ def _check_per_channel(graph: Graph, node: onnx.NodeProto, scale: np.ndarray) ->
     else:
         return
     yield graph.flag(node, graph.dtype(node.input[0]), "qdq-per-channel", detail)
+
+
+def _weights_of(graph: Graph, node: onnx.NodeProto) -> np.ndarray | None:
+    """The constant weights a Q/DQ quantizes, in either form TensorRT accepts; None for an activation.
+
+    Pre-quantized: a DequantizeLinear reads INT8 constants (ONNX Runtime's quantizer). Float: a QuantizeLinear reads
+    FP32/FP16 constants and its DequantizeLinear reads that Q's output (ModelOpt's default; TensorRT folds the Q into
+    the weights at build time). Anything else fed to a Q/DQ is computed at run time: an activation.
+    """
+    data = node.input[0]
+    if data in graph.constants:
+        return graph.constants[data]
+    source = graph.producer.get(data)
+    if node.op_type == "DequantizeLinear" and source is not None and source.op_type == "QuantizeLinear":
+        return graph.constants.get(source.input[0])
+    return None
 
 
 # --- attributes ---------------------------------------------------------------------------------------------------

@@ -75,13 +75,13 @@ def parse_batch(text: str) -> tuple[int, int, int]:
 
 def choose_backend(require_tensorrt: bool) -> tuple[str, Any, str]:
     """("tensorrt", GpuInfo, "") when TensorRT and a CUDA GPU are here, else ("onnxruntime", None, reason)."""
-    from grace_edge.engine.tensorrt_build import gpu_info, tensorrt_version
+    from grace_edge.engine.tensorrt_build import gpu_info, tensorrt_problem
 
-    version = tensorrt_version()
-    gpu = gpu_info() if version else None
-    if version and gpu:
+    problem = tensorrt_problem()  # "not installed", or the native libraries' own load error
+    gpu = gpu_info() if problem is None else None
+    if problem is None and gpu:
         return "tensorrt", gpu, ""
-    reason = "the tensorrt package is not installed" if not version else "no CUDA GPU was found"
+    reason = problem or "no CUDA GPU was found"
     if require_tensorrt:
         raise BackendUnavailable(f"--require-tensorrt: {reason}; build on a machine with an NVIDIA GPU and TensorRT >= 10")
     return "onnxruntime", None, reason
@@ -258,7 +258,12 @@ def _precision_onnx(o: BuildOptions, fp32: Path, dest: Path, cache_dir: Path, lo
 
     images = calibration_images(o.data, o.calib_images)  # type: ignore[arg-type]
     if backend == "tensorrt":
-        quantize, layout = quantize_int8, "TensorRT layout: symmetric int8 Q/DQ on convolution inputs"
+        from grace_edge.engine.quantize_modelopt import modelopt_int8
+
+        modelopt = modelopt_int8(fp32, dest, images, o.calib_method, log)  # NVIDIA's layout where ModelOpt is here
+        if modelopt is not None:
+            return modelopt.path
+        quantize, layout = quantize_int8, "TensorRT layout: symmetric int8 Q/DQ on convolution inputs, FP32 elsewhere"
     else:
         quantize, layout = quantize_int8_cpu, ("CPU layout: uint8 activations, quantized convolution outputs and "
                                                "SiLUs, run as integer kernels by ONNX Runtime and OpenVINO")

@@ -17,8 +17,10 @@ from typing import Any
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 from grace_edge.io import write_bytes
 from grace_edge.runtime.cuda_context import create_tensorrt
+from grace_edge.runtime.tensorrt_backend import import_tensorrt
+from grace_edge.runtime.trt_logging import set_level, tensorrt_logger
 
-MIN_TRT_MAJOR = 10  # named-tensor API and strongly typed networks; JetPack 6 ships 10.3
+MIN_TRT_MAJOR = 10  # named-tensor API and strongly typed networks; JetPack 6.1+ ships 10.3 (6.0 shipped 8.6)
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,20 @@ class EngineBuild:
 
 
 def tensorrt_version() -> str | None:
-    """The installed TensorRT version, or None when the package is missing."""
+    """The installed TensorRT version, or None when it cannot be used (:func:`tensorrt_problem` says why)."""
     try:
-        import tensorrt as trt
-    except ImportError:
+        return str(import_tensorrt().__version__)
+    except BackendUnavailable:
         return None
-    return str(trt.__version__)
+
+
+def tensorrt_problem() -> str | None:
+    """Why TensorRT cannot be used here, in one line ("not installed" or the native libraries' load error)."""
+    try:
+        import_tensorrt()
+    except BackendUnavailable as e:
+        return str(e)
+    return None
 
 
 def gpu_info() -> GpuInfo | None:
@@ -94,7 +104,7 @@ def _gpu_from_nvidia_smi() -> GpuInfo | None:
 def _check_version(trt: Any) -> None:
     major = int(str(trt.__version__).split(".")[0])
     if major < MIN_TRT_MAJOR:  # TRT 8/9 lack set_tensor_address/execute_async_v3 that the runtime uses
-        raise BackendUnavailable(f"TensorRT {trt.__version__} is too old: grace-edge needs TensorRT >= 10 (JetPack 6)")
+        raise BackendUnavailable(f"TensorRT {trt.__version__} is too old: grace-edge needs TensorRT >= 10 (JetPack 6.1+)")
 
 
 def _parser_error(err: Any) -> str:
@@ -120,11 +130,12 @@ def build_engine(
     verbose: bool = False,
 ) -> EngineBuild:
     """Parse ``onnx_path`` into a strongly typed network and build a serialized engine for this GPU."""
-    import tensorrt as trt
-
+    trt = import_tensorrt()
     _check_version(trt)
     onnx_path = Path(onnx_path)
-    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    if verbose:
+        set_level("verbose")  # the process's one logger: TensorRT ignores any logger after the first
+    logger = tensorrt_logger(trt)
     builder = create_tensorrt(trt.Builder, logger)
     # TRT 10: STRONGLY_TYPED makes the ONNX tensor types binding. TRT 11: always strongly typed, flag deprecated.
     strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)

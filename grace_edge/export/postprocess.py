@@ -77,7 +77,7 @@ def cluster_nms_round(suppress: torch.Tensor, keep: torch.Tensor) -> torch.Tenso
     """One Cluster-NMS round: a box stays if no kept box may suppress it (``suppress`` from :func:`suppression_matrix`).
 
     ``keep @ suppress`` counts, per box, the kept boxes that suppress it: one [1, K] x [K, K] MatMul per image
-    instead of a K x K product and max per round. The counts are small integers (<= K <= 3840), exact in float32
+    instead of a K x K product and max per round. The counts are small integers (<= K <= 3839), exact in float32
     (and float16), so the test ``count < 0.5`` is exactly "no kept suppressor", as in the max-IoU formulation.
     """
     count = torch.matmul(keep[:, None, :], suppress)[:, 0]

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from grace_edge.errors import BackendUnavailable, InputError
 
 INSTALL_HINT = ("install the TensorRT extra that matches the GPU machine's CUDA: pip install "
-                "'grace-edge[tensorrt-cu12]' (CUDA 12, JetPack 6) or 'grace-edge[tensorrt-cu13]' (CUDA 13); "
+                "'grace-edge[tensorrt-cu12]' (CUDA 12, JetPack 6.1+) or 'grace-edge[tensorrt-cu13]' (CUDA 13); "
                 "then run 'grace-edge doctor'")
 DRIVER_HINT = ("check the NVIDIA driver: 'nvidia-smi' must list the GPU, libcuda.so.1 must be loadable, and the driver "
                "must support the CUDA version TensorRT was built for; 'grace-edge doctor' shows the versions")

@@ -4,7 +4,9 @@
   ``IExecutionContext`` on it, a pycuda stream, page-locked host buffers and device buffers, all allocated once
   for the engine's maximum batch; tensor addresses are bound once with ``set_tensor_address``.
 - A run = async H2D copy, ``execute_async_v3(stream)``, async D2H copies, one synchronise on the last event.
-  CUDA events time each stage. ``execute_async_v2`` (removed in TensorRT 10) is never used.
+  CUDA events time each stage. Streams are non-blocking and events blocking-sync by default (``sync="spin"`` to
+  busy-wait), see :mod:`grace_edge.runtime.cuda_streams`; every TensorRT object gets the process's one logger
+  (:mod:`grace_edge.runtime.trt_logging`). ``execute_async_v2`` (removed in TensorRT 10) is never used.
 - Every CUDA call happens between ``PrimaryContext.active()`` push/pop, so any thread may use any slot.
 - ``cuda_graph=True`` captures the enqueue in a CUDA graph per (slot, batch size), as TensorRT's docs describe:
   enqueue once after the shape change, then capture a second enqueue. A graph is only valid for the input shape its
@@ -25,6 +27,8 @@ import numpy as np
 from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
 from grace_edge.errors import ArtifactError, BackendUnavailable, GraceEdgeError, InputError
 from grace_edge.runtime.cuda_context import DRIVER_HINT, INSTALL_HINT, PrimaryContext, create_tensorrt
+from grace_edge.runtime.cuda_streams import DEFAULT_SYNC, check_sync, new_event, new_stream
+from grace_edge.runtime.trt_logging import tensorrt_logger
 
 _NP_INPUT = {"uint8_nhwc": np.uint8, "float32_nchw": np.float32}
 
@@ -35,9 +39,11 @@ def import_tensorrt() -> Any:
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] in ("tensorrt", "tensorrt_bindings"):
             raise BackendUnavailable(f"TensorRT is not installed; {INSTALL_HINT}") from None
-        raise BackendUnavailable(f"TensorRT is installed but does not load ({e}); {DRIVER_HINT}") from None
-    except ImportError as e:  # e.g. "libnvinfer.so.10: cannot open shared object file"
-        raise BackendUnavailable(f"TensorRT is installed but does not load ({e}); {DRIVER_HINT}") from None
+        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
+                                 f"{DRIVER_HINT}") from None
+    except (ImportError, OSError) as e:  # e.g. "libnvinfer.so.10: cannot open shared object file" (either type)
+        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
+                                 f"{DRIVER_HINT}") from None
     return trt
 
 
@@ -65,7 +71,8 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, engine_bytes: bytes, meta: ArtifactMeta, origin: str, device_index: int = 0,
-                 cuda_graph: bool = False) -> None:
+                 cuda_graph: bool = False, sync: str = DEFAULT_SYNC) -> None:
+        self.sync = check_sync(sync)
         self.trt = import_tensorrt()
         self.cudart = import_cuda_graph_api() if cuda_graph else None
         self.meta = meta
@@ -75,7 +82,7 @@ class TensorRTBackend:
         try:
             with self.context.active():
                 trt = self.trt
-                self.logger = trt.Logger(trt.Logger.WARNING)
+                self.logger = tensorrt_logger(trt)
                 self.runtime = create_tensorrt(trt.Runtime, self.logger)
                 self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
                 if self.engine is None:
@@ -138,8 +145,8 @@ class TensorRTSlot:
         self.dev: dict[str, Any] = {}
         self.exec_context = None
         with backend.context.active():
-            self.stream = cuda.Stream()
-            self.events = [cuda.Event() for _ in range(4)]  # start, after h2d, after compute, after d2h
+            self.stream = new_stream(cuda)
+            self.events = [new_event(cuda, backend.sync) for _ in range(4)]  # start, after h2d, compute, d2h
             self.host = {
                 INPUT_NAME: cuda.pagelocked_empty((b, *meta.input_shape), _NP_INPUT[meta.input_format]),
                 OUTPUT_DETECTIONS: cuda.pagelocked_empty((b, meta.max_det, 6), np.float32),

@@ -119,6 +119,22 @@ def test_sweep_without_stages() -> None:
     assert "stages" not in rows[0] and "concurrent" not in rows[0]
 
 
+def test_sweep_reports_the_cpu_time_a_call_costs() -> None:
+    """A detector whose wait spins burns CPU for its whole latency; one that sleeps does not (fake CPU clocks)."""
+    clock = FakeClock()
+    for spin, want in ((True, 10.0), (False, 1.0)):
+        cpu = FakeClock()
+
+        class Waiting(FakeDetector):
+            def detect(self, images):
+                cpu.spend(0.010 if spin else 0.001)  # CPU time of one call: the whole wait, or a little work
+                return super().detect(images)
+
+        rows = latency.sweep(Waiting(clock), [np.zeros((4, 4), np.uint8)], [1], warmup=1, iters=3, stage_iters=0,
+                             clock=clock, cpu_clock=cpu)
+        assert rows[0]["cpu_ms_per_call"] == pytest.approx(want)
+
+
 def test_ratio() -> None:
     ours = {"p50_ms": 10.0, "p95_ms": 20.0, "throughput_ips": 100.0}
     theirs = {"p50_ms": 30.0, "p95_ms": 30.0, "throughput_ips": 25.0}

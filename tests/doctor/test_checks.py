@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_gpu_without_tensorrt_is_a_failure_with_a_hint(monkeypatch, capsys) -> N
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     assert main(["doctor"]) == EXIT_FAILED
     out = capsys.readouterr().out
-    assert "problem(s):" in out and "TensorRT: not importable" in out and "hint:" in out
+    assert "problem(s):" in out and "TensorRT: TensorRT is not installed" in out and "hint:" in out
     assert "NOT checked" in out  # the self-test does not run on a broken install
 
 
@@ -81,6 +82,21 @@ def test_tensorrt_older_than_10_fails(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="8.6.2"))
     check = checks.tensorrt_check()
     assert check.status == FAIL and "8.6.2 is too old" in check.detail and "JetPack 6.1" in check.hint
+
+
+@pytest.mark.parametrize("error", [ImportError, OSError])
+def test_tensorrt_without_its_native_libraries_is_not_called_missing(monkeypatch, error) -> None:
+    from tests.fakes.tensorrt import LIBNVINFER_MISSING, tensorrt_without_native_libs
+
+    tensorrt_without_native_libs(monkeypatch, error)
+    check = checks.tensorrt_check()
+    assert check.status == FAIL and LIBNVINFER_MISSING in check.detail and "not installed" not in check.detail
+
+
+def test_doctor_reports_the_logger_stream_and_event_settings(no_gpu, capsys) -> None:
+    assert main(["doctor", "--no-selftest"]) == EXIT_NO_GPU
+    line = next(line for line in capsys.readouterr().out.splitlines() if "TRT settings" in line)
+    assert "one process-wide ILogger" in line and "CU_STREAM_NON_BLOCKING" in line and "BLOCKING_SYNC" in line
 
 
 def test_driver_version_from_nvidia_smi(monkeypatch) -> None:
@@ -127,6 +143,7 @@ def test_selftest_on_fakes_builds_a_conforming_feature_graph_and_reports_failure
     assert [(r.name, r.ok) for r in results] == [("conformance", True), ("engine build", True),
                                                  ("run engine", False), ("two threads", False)]
     assert "detections" in results[2].detail and results[2].hint and results[3].hint
+    assert not any(r.name == "DLA build" for r in results)  # not an Orin: no DLA attempt
     assert log.retained == 0  # every failed open released its context
 
     model = onnx.load(str(tmp_path / "selftest_int8.onnx"))
@@ -134,6 +151,44 @@ def test_selftest_on_fakes_builds_a_conforming_feature_graph_and_reports_failure
     assert set(FEATURE_OPS) <= ops, sorted(set(FEATURE_OPS) - ops)
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert [o.name for o in model.graph.output] == ["detections", "num_detections"]  # in-graph top-K + Cluster-NMS
+
+
+@pytest.mark.parametrize("dla_cores", [2, 0])
+def test_on_an_orin_the_selftest_tries_a_dla_build_and_reports_it(tmp_path, monkeypatch, dla_cores) -> None:
+    """The DLA build runs on an Orin only, with the fakes here: built (2 cores) or refused (0), both as info lines."""
+    from grace_edge.doctor import selftest
+    from tests.fakes.cuda import Log, make_pycuda
+    from tests.fakes.tensorrt import make_tensorrt
+
+    log = Log()
+    pkg, drv = make_pycuda(log)
+    trt, _ = make_tensorrt("10.3", log, input_shape=(-1, 48, 64, 1), dla_cores=dla_cores)
+    for name, module in (("pycuda", pkg), ("pycuda.driver", drv), ("tensorrt", trt)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(selftest, "on_orin", lambda: True)
+    graph = tmp_path / "g.onnx"
+    monkeypatch.setattr(selftest, "feature_graph", lambda work, log: graph)
+    monkeypatch.setattr(selftest, "conformance_check", lambda g: selftest.SelfTestResult("conformance", True, "ok"))
+    monkeypatch.setattr(selftest, "read_onnx_meta", lambda g: types.SimpleNamespace(batch=(1, 2, 2), precision="int8"))
+    monkeypatch.setattr(selftest, "build_packed_engine", lambda g, out, precision=None: out.write_bytes(b"e") and out)
+    (dla,) = [r for r in selftest.run_selftest(tmp_path, log=lambda text: None) if r.name == "DLA build"]
+    assert dla.info and dla.ok == bool(dla_cores)
+    assert ("built an INT8 engine" if dla_cores else "no DLA cores") in dla.detail
+    if dla_cores:
+        assert log.build["config"].default_device_type == trt.DeviceType.DLA and log.build["config"].DLA_core == 0
+        assert trt.BuilderFlag.GPU_FALLBACK in log.build["flags_set"]
+
+
+def test_an_experimental_finding_never_fails_doctor(monkeypatch, capsys) -> None:
+    from grace_edge.doctor import selftest
+    from grace_edge.doctor.selftest import SelfTestResult
+
+    monkeypatch.setattr(tensorrt_build, "gpu_info", lambda: tensorrt_build.GpuInfo("Orin", "8.7"))
+    monkeypatch.setattr(checks, "ENVIRONMENT", (checks.python_check, checks.gpu_check))
+    monkeypatch.setattr(selftest, "run_selftest", lambda work, log, device: [
+        SelfTestResult("DLA build", False, "--dla 0 failed (DLA says no)", "report it", info=True)])
+    assert main(["doctor"]) == 0
+    assert "info    DLA build     --dla 0 failed (DLA says no)" in capsys.readouterr().out
 
 
 def test_selftest_failures_make_exit_1_with_one_line_each(monkeypatch, capsys) -> None:

@@ -196,9 +196,9 @@ def test_resize_modes(attr: str, value: str) -> None:
 
 
 def test_topk_k_limit_and_constant_k() -> None:
-    (v,) = rules_of(_replace_init(good_graph(), "k", [3841], np.int64))["topk-k-max"]
-    assert "K=3841" in v.detail
-    at_limit = _replace_init(good_graph(), "k", [3840], np.int64)
+    (v,) = rules_of(_replace_init(good_graph(), "k", [3840], np.int64))["topk-k-max"]
+    assert "K=3840" in v.detail  # NvInfer.h allows it, operators.md does not: the stricter one holds
+    at_limit = _replace_init(good_graph(), "k", [3839], np.int64)
     assert "topk-k-max" not in rules_of(at_limit)  # the limit itself is allowed
     model = good_graph()
     model.graph.input.append(vi("k_runtime", T.INT64, [1]))
@@ -210,6 +210,71 @@ def test_topk_limit_is_the_exporters() -> None:
     from grace_edge.export.topk import TRT_TOPK_MAX
 
     assert parser_rules()["topk-k-max"]["max"] == TRT_TOPK_MAX
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_topk_limit_is_the_stricter_of_nvidias_two(line: str) -> None:
+    """operators.md: K < 3840 (k_less_than); NvInfer.h ITopKLayer: up to 3840. The rule must satisfy both."""
+    from grace_edge.engine.conformance import load_support
+
+    assert parser_rules()["topk-k-max"]["max"] == load_support(line).operators["TopK"]["k_less_than"] - 1 <= 3840
+
+
+def _maxpool(**attrs) -> onnx.ModelProto:
+    outputs = attrs.pop("outputs", ["y"])
+    node = helper.make_node("MaxPool", ["x"], outputs, name="pool", **{"kernel_shape": [2, 2], **attrs})
+    return make([node], [vi("x", T.FLOAT, [1, 1, 8, 8])], [vi(o, T.FLOAT if o == "y" else T.INT64, None)
+                                                              for o in outputs])
+
+
+def test_maxpool_2d_3d_no_indices_unit_dilations() -> None:
+    assert check_model(_maxpool()) == [] and check_model(_maxpool(dilations=[1, 1])) == []
+    details = [v.detail for v in rules_of(_maxpool(dilations=[2, 2]))["maxpool"]]
+    assert details == ["dilations=[2, 2]: TensorRT needs them empty or all 1"]
+    (v,) = rules_of(_maxpool(outputs=["y", "idx"]))["maxpool"]
+    assert (v.node, v.op) == ("pool", "MaxPool") and "Indices output 'idx'" in v.detail
+    one_d = make([helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2])],
+                 [vi("x", T.FLOAT, [1, 1, 8])], [vi("y", T.FLOAT, None)])
+    assert "1D pooling" in rules_of(one_d)["maxpool"][0].detail
+
+
+def test_scatternd_reduction_must_be_none() -> None:
+    def scatter(**attrs) -> onnx.ModelProto:
+        node = helper.make_node("ScatterND", ["data", "idx", "upd"], ["y"], name="scatter", **attrs)
+        inits = [const("idx", [[0], [2]], np.int64), const("upd", [[1.0] * 4] * 2, np.float32)]
+        return make([node], [vi("data", T.FLOAT, [4, 4])], [vi("y", T.FLOAT, [4, 4])], inits, opset=18)
+
+    assert check_model(scatter()) == [] and check_model(scatter(reduction="none")) == []
+    (v,) = rules_of(scatter(reduction="add"))["scatternd-reduction"]
+    assert (v.node, v.op) == ("scatter", "ScatterND") and "reduction='add'" in v.detail
+
+
+def _float_weight_qdq(w_scale: np.ndarray, axis: int = 0) -> onnx.ModelProto:
+    """ModelOpt's weight form: float weights -> QuantizeLinear -> DequantizeLinear -> Conv (TensorRT folds the Q)."""
+    model = good_graph()
+    w = np.random.default_rng(0).normal(size=(4, 1, 3, 3)).astype(np.float32)
+    dq_w = next(n for n in model.graph.node if n.name == "dq_w")
+    dq_w.input[0] = "w_q_out"
+    for a in dq_w.attribute:
+        a.i = axis
+    q_w = helper.make_node("QuantizeLinear", ["w_float", "w_scale", "w_zp"], ["w_q_out"], name="q_w", axis=axis)
+    model.graph.node.insert(0, q_w)
+    model = _replace_init(model, "w_float", w, np.float32)
+    return _replace_init(model, "w_scale", w_scale, np.float32)
+
+
+def test_float_weights_through_a_quantize_pass_and_per_channel_activations_still_fail() -> None:
+    """ModelOpt's Q(float weights) -> DQ passes (it was 89 false violations on a grace-n graph); per-channel scales
+    on a Q/DQ of a computed tensor still fail, in either position."""
+    scales = np.full(4, 0.02, np.float32)
+    assert check_model(_float_weight_qdq(scales)) == []
+    wrong_axis = rules_of(_float_weight_qdq(scales, axis=1))["qdq-per-channel"]
+    assert {v.node for v in wrong_axis} == {"q_w", "dq_w"} and all("axis is 1" in v.detail for v in wrong_axis)
+    activation = _float_weight_qdq(scales)
+    q_w = next(n for n in activation.graph.node if n.name == "q_w")
+    q_w.input[0] = "r"  # the resized image: computed at run time, so it is an activation
+    found = rules_of(activation)["qdq-per-channel"]
+    assert {v.node for v in found} == {"q_w", "dq_w"} and all("activation" in v.detail for v in found)
 
 
 def test_quantize_without_int8_zero_point() -> None:

@@ -189,3 +189,19 @@ def test_tensorrt_without_gpu_falls_back_and_says_why(fake_trt, monkeypatch) -> 
     assert choose_backend(False) == ("onnxruntime", None, "no CUDA GPU was found")
     with pytest.raises(BackendUnavailable, match="--require-tensorrt: no CUDA GPU"):
         choose_backend(True)
+
+
+@pytest.mark.parametrize("error", [ImportError, OSError])
+def test_tensorrt_without_native_libraries_is_named_not_missing(monkeypatch, tmp_path: Path, error: type) -> None:
+    """``build`` falls back (or, with --require-tensorrt, fails) with the loader's error, not "not installed"."""
+    from grace_edge.engine.pipeline import choose_backend
+    from grace_edge.engine.tensorrt_build import build_engine
+    from tests.fakes.tensorrt import LIBNVINFER_MISSING, tensorrt_without_native_libs
+
+    tensorrt_without_native_libs(monkeypatch, error)
+    backend, _, reason = choose_backend(False)
+    assert backend == "onnxruntime" and LIBNVINFER_MISSING in reason and "not installed" not in reason
+    with pytest.raises(BackendUnavailable, match="--require-tensorrt: TensorRT is installed but its native libraries"):
+        choose_backend(True)
+    with pytest.raises(BackendUnavailable, match="libnvinfer.so.10: cannot open shared object file"):
+        build_engine(tmp_path / "m.onnx", precision="fp16")

@@ -5,7 +5,10 @@ results. Every name, value and parameter list here is checked against the real l
 (tests/fakes/test_fakes_match_real_api.py). Behaviour that matters to our code is modelled on pycuda's source
 (src/cpp/cuda.hpp): a context stack per thread, and ``Context.detach()`` of a primary context that releases it only
 when the context is current on the calling thread, or when called on the thread that retained it (which pushes it
-and leaves it current); on any other thread it silently releases nothing. These fakes prove nothing about a GPU.
+and leaves it current); on any other thread it silently releases nothing.
+Streams and events record their flags and fail the test for a blocking stream (flags 0 synchronises with the legacy
+default stream) or a spinning event (no BLOCKING_SYNC) unless the test allows spinning (``log.allow_spin``); an
+event made with DISABLE_TIMING refuses ``time_since`` as CUDA does. These fakes prove nothing about a GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+CU_STREAM_NON_BLOCKING = 1  # cuda.h; pycuda has no enum for stream flags
 
 class Log:
     """Everything the fakes saw, shared by the pycuda, cudart and tensorrt fakes of one test."""
@@ -35,6 +39,9 @@ class Log:
         self.leaked_detach = 0  # detach() calls that released nothing (pycuda: "leaked out-of-thread context")
         self.capturing: list | None = None  # set by the cudart fake while a stream is being captured
         self.version = ""  # the tensorrt fake's release line ("10.3", "11.4") once one is made
+        self.stream_flags: list[int] = []  # flags of every pycuda Stream made
+        self.event_flags: list[int] = []  # flags of every pycuda Event made
+        self.allow_spin = False  # a test of sync="spin" sets it: events without BLOCKING_SYNC are then expected
 
     def add(self, name: str) -> None:
         with self.lock:
@@ -111,9 +118,19 @@ def make_pycuda(log: Log, device_count: int = 1) -> tuple[types.ModuleType, type
             log.require_context("free")
             del log.memory[self._address]
 
+    class event_flags(enum.IntEnum):  # noqa: N801 - the real name
+        DEFAULT = 0
+        BLOCKING_SYNC = 1
+        DISABLE_TIMING = 2
+        INTERPROCESS = 4
+
     class Stream:
         def __init__(self, flags: int = 0) -> None:
             log.require_context("Stream")
+            log.stream_flags.append(int(flags))
+            assert int(flags) & CU_STREAM_NON_BLOCKING, (
+                f"Stream(flags={int(flags)}) is a blocking stream: it synchronises with the legacy default stream, so "
+                "another CUDA user in the process serialises with it (use CU_STREAM_NON_BLOCKING = 1)")
             self.handle = id(self)
 
         def synchronize(self) -> None:
@@ -122,6 +139,11 @@ def make_pycuda(log: Log, device_count: int = 1) -> tuple[types.ModuleType, type
     class Event:
         def __init__(self, flags: int = 0) -> None:
             log.require_context("Event")
+            log.event_flags.append(int(flags))
+            self._timing = not int(flags) & event_flags.DISABLE_TIMING
+            assert log.allow_spin or int(flags) & event_flags.BLOCKING_SYNC, (
+                f"Event(flags={int(flags)}) spins a CPU core while a thread waits on it: use "
+                "event_flags.BLOCKING_SYNC (or allow spinning in a test of sync='spin')")
 
         def record(self, stream: Stream | None = None) -> "Event":
             log.require_context("Event.record")
@@ -132,6 +154,7 @@ def make_pycuda(log: Log, device_count: int = 1) -> tuple[types.ModuleType, type
             return self
 
         def time_since(self, other: "Event") -> float:
+            assert self._timing and other._timing, "cuEventElapsedTime: an event made with DISABLE_TIMING"
             return 0.5  # milliseconds
 
     def pagelocked_empty(shape, dtype, order="C", mem_flags=0):
@@ -169,6 +192,7 @@ def make_pycuda(log: Log, device_count: int = 1) -> tuple[types.ModuleType, type
 
     drv.__dict__.update(
         Context=Context, Device=Device, DeviceAllocation=DeviceAllocation, Stream=Stream, Event=Event,
+        event_flags=event_flags,
         pagelocked_empty=pagelocked_empty, mem_alloc=mem_alloc, memcpy_htod_async=memcpy_htod_async,
         memcpy_dtoh_async=memcpy_dtoh_async, init=init, get_version=get_version,
         get_driver_version=get_driver_version,

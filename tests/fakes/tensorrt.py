@@ -1,4 +1,4 @@
-"""FAKE ``tensorrt`` modules, one per release line we target: 10.3 (JetPack 6) and 11.4 (the ``tensorrt`` wheel today).
+"""FAKE ``tensorrt`` modules, one per release line we target: 10.3 (JetPack 6.1+) and 11.4 (the ``tensorrt`` wheel today).
 
 Each offers only names that exist in the real version it stands for, with the real enum values and parameter names
 (checked by tests/fakes/test_fakes_match_real_api.py against tests/fakes/api_surface/tensorrt-*.json):
@@ -12,12 +12,19 @@ computes, reading and writing the fake pycuda "device memory" (tests/fakes/cuda.
 work enqueued while the cudart fake captures is replayed by each launch, and a replay on an execution context whose
 input shape changed since the capture fails, as TensorRT requires a recapture then.
 Like the real bindings without a usable CUDA driver, ``Builder``/``Runtime`` can be made to raise
-``TypeError: pybind11::init(): factory function returned nullptr``. These fakes prove nothing about the GPU path.
+``TypeError: pybind11::init(): factory function returned nullptr``.
+The one-logger rule: TensorRT keeps the first ILogger it is given for the whole process (NVIDIA's ILogger docs;
+NVIDIA/TensorRT issue 1475), so each fake module stands for one process: ``Builder``, ``OnnxParser`` and ``Runtime``
+fail the test when handed a second, different logger, or anything that is not an ``ILogger``. The builder writes a
+verbose and a warning line through the logger it keeps, as TensorRT does. These fakes prove nothing about the GPU
+path.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib.abc
+import sys
 import types
 from typing import Any, Sequence
 
@@ -103,13 +110,34 @@ def make_tensorrt(
     numpy_types = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
                    DataType.INT32: np.int32, DataType.BOOL: np.bool_, DataType.UINT8: np.uint8}
 
-    class Logger:
-        WARNING, VERBOSE = Severity.WARNING, Severity.VERBOSE
+    class ILogger:
+        INTERNAL_ERROR, ERROR, WARNING = Severity.INTERNAL_ERROR, Severity.ERROR, Severity.WARNING
+        INFO, VERBOSE = Severity.INFO, Severity.VERBOSE
 
+        def __init__(self) -> None:
+            pass
+
+        def log(self, severity: Any, msg: str) -> None:
+            pass
+
+    class Logger(ILogger):
         def __init__(self, min_severity: Any = Severity.WARNING) -> None:
+            ILogger.__init__(self)
             self.min_severity = min_severity
 
-    Logger.Severity = Severity  # type: ignore[attr-defined]
+        def log(self, severity: Any, msg: str) -> None:
+            pass
+
+    ILogger.Severity = Logger.Severity = Severity  # type: ignore[attr-defined]
+    log.loggers = []  # type: ignore[attr-defined]  # every logger handed to TensorRT, in order
+
+    def take_logger(logger: Any, who: str) -> None:
+        """TensorRT's rule: one ILogger per process, the first one given; a second one is ignored (or worse)."""
+        assert isinstance(logger, ILogger), f"{who} needs a tensorrt.ILogger, got {type(logger).__name__}"
+        log.loggers.append(logger)
+        assert logger is log.loggers[0], (
+            f"{who} was given a second TensorRT logger: TensorRT keeps the first ILogger of the process and ignores "
+            "later ones (NVIDIA/TensorRT issue 1475); use the one module-level logger")
 
     class ITensor:
         def __init__(self, name: str, shape: tuple[int, ...]) -> None:
@@ -122,7 +150,8 @@ def make_tensorrt(
             return ITensor(names[0], input_shape)
 
     class OnnxParser:
-        def __init__(self, network: INetworkDefinition, logger: Logger) -> None:
+        def __init__(self, network: INetworkDefinition, logger: ILogger) -> None:
+            take_logger(logger, "OnnxParser")
             self.num_errors = len(errors)
 
         def parse_from_file(self, model: str) -> bool:
@@ -185,9 +214,11 @@ def make_tensorrt(
     class Builder:
         num_DLA_cores = dla_cores
 
-        def __init__(self, logger: Logger) -> None:
+        def __init__(self, logger: ILogger) -> None:
             if not cuda_ok:
                 raise TypeError(NULLPTR)
+            take_logger(logger, "Builder")
+            self._logger = logger
 
         def create_network(self, flags: int = 0) -> INetworkDefinition:
             build["create_network"].append(flags)
@@ -202,6 +233,8 @@ def make_tensorrt(
 
         def build_serialized_network(self, network: INetworkDefinition, config: IBuilderConfig) -> memoryview:
             build["tf32_at_build"] = config.get_flag(BuilderFlag.TF32)
+            self._logger.log(Severity.VERBOSE, "fake builder: tactic timing")
+            self._logger.log(Severity.WARNING, "fake builder: a warning")
             return memoryview(b"serialized-engine")
 
     shapes = {names[0]: (-1, *hw, 1), names[1]: (-1, MAX_DET, 6), names[2]: (-1,)}
@@ -273,9 +306,10 @@ def make_tensorrt(
             return IExecutionContext()
 
     class Runtime:
-        def __init__(self, logger: Logger) -> None:
+        def __init__(self, logger: ILogger) -> None:
             if not cuda_ok:
                 raise TypeError(NULLPTR)
+            take_logger(logger, "Runtime")
 
         def deserialize_cuda_engine(self, serialized_engine: bytes) -> ICudaEngine | None:
             log.require_context("deserialize_cuda_engine")
@@ -286,7 +320,29 @@ def make_tensorrt(
         return numpy_types[trt_type]
 
     trt.__dict__.update(enums)
-    trt.__dict__.update(Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype)
+    trt.__dict__.update(ILogger=ILogger, Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, nptype=nptype)
     trt.__fake_classes__ = (ITensor, INetworkDefinition, IOptimizationProfile, ITimingCache, IBuilderConfig,
                             IExecutionContext, ICudaEngine, FakeParserError)
     return trt, log
+
+
+class _NoNativeLibs(importlib.abc.MetaPathFinder):
+    """``import tensorrt`` fails as it does with the bindings installed but libnvinfer missing."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorrt", "tensorrt_bindings"):
+            raise self.error
+        return None
+
+
+LIBNVINFER_MISSING = "libnvinfer.so.10: cannot open shared object file: No such file or directory"
+
+
+def tensorrt_without_native_libs(monkeypatch: Any, error_type: type = ImportError) -> None:
+    """Make ``import tensorrt`` raise ``error_type(LIBNVINFER_MISSING)`` (pytest monkeypatch): the package is there,
+    its native libraries are not (the bindings raise ImportError from the extension, OSError from ctypes)."""
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoNativeLibs(error_type(LIBNVINFER_MISSING)), *sys.meta_path])

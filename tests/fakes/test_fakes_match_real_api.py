@@ -1,7 +1,7 @@
 """Every attribute our fakes offer exists in the real library version they stand for, with a compatible signature.
 
 The real surfaces (tests/fakes/api_surface/*.json) were recorded by tools/record_api_surface.py from the real
-binding wheels: tensorrt 10.3 (JetPack 6) and 11.4, pycuda 2026.1, cuda-python 12.9 and 13.4. Passing this proves
+binding wheels: tensorrt 10.3 (JetPack 6.1+) and 11.4, pycuda 2026.1, cuda-python 12.9 and 13.4. Passing this proves
 the fakes do not invent API; it does not prove the GPU path (only a GPU run does).
 """
 

@@ -153,3 +153,16 @@ def test_engine_errors(fakes: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "pycuda.driver", None)
     with pytest.raises(BackendUnavailable, match="pycuda is not installed"):
         Detector.open(write_engine(tmp_path / "x.engine"))
+
+
+@pytest.mark.parametrize("error", [ImportError, OSError])
+def test_tensorrt_without_native_libraries_says_so(fakes: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   error: type) -> None:
+    """The bindings import, libnvinfer does not: the error names that, with the loader's own words."""
+    from tests.fakes.tensorrt import LIBNVINFER_MISSING, tensorrt_without_native_libs
+
+    tensorrt_without_native_libs(monkeypatch, error)
+    with pytest.raises(BackendUnavailable) as info:
+        Detector.open(write_engine(tmp_path / "x.engine"))
+    assert "native libraries do not load" in str(info.value) and LIBNVINFER_MISSING in str(info.value)
+    assert "not installed" not in str(info.value)
