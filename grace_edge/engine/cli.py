@@ -70,6 +70,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="fail the build if mAP50-95 falls more than this many points below FP32 (default %(default)s)")
     p.add_argument("--gate-images", type=int, metavar="N",
                    help="evaluate the gate on N val images spread over the split (default: all)")
+    p.add_argument("--gate-report", type=Path, metavar="DIR",
+                   help="folder for the gate's report (FP32 vs this build: per-class deltas, PR curves, failure "
+                        "gallery, thresholds.yaml per side; written pass or fail); default runs/gate/<artifact name>")
     p.add_argument("--no-gate", action="store_true", help="skip the accuracy gate (a warning is printed)")
     p.add_argument("--require-tensorrt", action="store_true",
                    help="fail instead of building the ONNX Runtime CPU model when TensorRT or a GPU is missing")
@@ -95,7 +98,8 @@ def run_build(args: argparse.Namespace) -> int:
         imgsz=args.imgsz, raw_input=None if args.float_input else parse_raw_input(args.raw_input), topk=args.topk,
         workspace_gib=args.workspace, dla_core=args.dla, timing_cache=args.timing_cache, data=args.data,
         calib_images=args.calib_images, calib_method=args.calib_method, max_map_drop=args.max_map_drop,
-        gate=not args.no_gate, gate_images=args.gate_images, require_tensorrt=args.require_tensorrt, out=args.out,
+        gate=not args.no_gate, gate_images=args.gate_images, gate_report=args.gate_report,
+        require_tensorrt=args.require_tensorrt, out=args.out,
         verbose=args.verbose, runtime=runtime_options(args),
     )
     build(options)

@@ -28,6 +28,7 @@ class GateResult:
     images: int
     reference: dict[str, Any]
     candidate: dict[str, Any]
+    report: Path | None = None  # the comparison report.html (FP32 vs candidate), when one was written
 
     @property
     def drop(self) -> float:
@@ -40,10 +41,11 @@ class GateResult:
 
     def summary(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
+        report = f"; report {self.report}" if self.report else ""
         return (
             f"accuracy gate {verdict}: {self.precision} mAP50-95 {self.candidate_map * 100:.2f} vs FP32 "
             f"{self.reference_map * 100:.2f} (drop {self.drop:+.2f} pt, allowed {self.max_drop:.2f} pt, "
-            f"{self.images} val images)"
+            f"{self.images} val images{report})"
         )
 
 
@@ -57,11 +59,14 @@ def run_gate(
     max_images: int | None = None,
     evaluate_fn: Callable[..., Any] | None = None,
     runtime: dict[str, Any] | None = None,
+    report_dir: str | Path | None = None,
 ) -> GateResult:
     """Evaluate ``reference`` (FP32) and ``candidate`` on the val split of ``data_yaml`` and compare mAP50-95.
 
     ``runtime``: ``Detector.open`` options the candidate runs with (e.g. OpenVINO with a BF16 hint), so that the
-    gate measures what will run; the FP32 reference always runs on the default runtime."""
+    gate measures what will run; the FP32 reference always runs on the default runtime. ``report_dir``: write the
+    comparison report there (``val A B``'s: per-class deltas, PR curves overlaid, each side's thresholds), pass or
+    fail, before the verdict is enforced."""
     if max_map_drop < 0:
         raise InputError(f"--max-map-drop must be >= 0 points, got {max_map_drop}")
     if evaluate_fn is None:
@@ -71,7 +76,20 @@ def run_gate(
     cand = evaluate_fn(candidate, data_yaml, split="val", conf=0.001, max_images=max_images, **extra)
     if ref.map50_95 is None or cand.map50_95 is None:
         raise InputError(f"--data {data_yaml}: the val split has no labelled boxes, so the accuracy gate cannot measure")
-    return GateResult(precision, ref.map50_95, cand.map50_95, max_map_drop, ref.images, ref.to_dict(), cand.to_dict())
+    report = write_gate_report(report_dir, ref, cand, precision) if report_dir is not None else None
+    return GateResult(precision, ref.map50_95, cand.map50_95, max_map_drop, ref.images, ref.to_dict(), cand.to_dict(),
+                      report)
+
+
+def write_gate_report(folder: str | Path, reference: Any, candidate: Any, label: str) -> Path | None:
+    """``folder/report.html`` comparing FP32 with the candidate; None when the evaluations kept no predictions."""
+    if getattr(reference, "detections", None) is None or getattr(candidate, "detections", None) is None:
+        return None
+    from grace_edge.evaluate.compare import write_compare_report
+    from grace_edge.evaluate.report import ReportOptions
+
+    return write_compare_report(Path(folder), [reference, candidate], ReportOptions(command="grace-edge build (gate)"),
+                                ["A fp32", f"B {label}"])
 
 
 def enforce(result: GateResult) -> None:

@@ -42,6 +42,7 @@ class BuildOptions:
     max_map_drop: float = 1.0
     gate: bool = True
     gate_images: int | None = None
+    gate_report: Path | None = None  # the gate's comparison report folder; None: runs/gate/<artifact name>[-2, ...]
     require_tensorrt: bool = False
     # The runtime that will run the artifact (``Detector.open`` options: backend, inference_precision, shared_cpu):
     # picks the target (TensorRT engine or CPU model), the INT8 layout, and what the accuracy gate runs on.
@@ -109,7 +110,7 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
         out = _output_path(o, backend, meta.model, batch, meta.imgsz[0], gpu)
         candidate = _precision_onnx(o, fp32, work / f"{out.stem}.onnx", out.parent, log, backend)
         _check_tensorrt_conformance(candidate, backend, log, notes)  # before the gate's minutes and the parser
-        gate = _gate(o, fp32, candidate, log, notes)
+        gate = _gate(o, fp32, candidate, log, notes, out)
 
         final = read_onnx_meta(candidate)
         final.batch = batch
@@ -305,7 +306,8 @@ def _check_tensorrt_conformance(onnx_path: Path, backend: str, log: Callable[[st
     raise ArtifactError(f"{onnx_path.name}: TensorRT would reject this graph: {summary}")
 
 
-def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], None], notes: list[str]) -> Any:
+def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], None], notes: list[str],
+          out: Path) -> Any:
     hint = str(o.runtime.get("inference_precision", "fp32"))
     if o.precision == "fp32" and hint == "fp32":
         return None
@@ -316,11 +318,13 @@ def _gate(o: BuildOptions, fp32: Path, candidate: Path, log: Callable[[str], Non
         notes.append("accuracy gate did not run: no --data given, so this build's accuracy was NOT checked")
         return None
     from grace_edge.engine.gate import enforce, run_gate
+    from grace_edge.io import fresh_path
 
     label = o.precision if o.runtime.get("backend") != "openvino" else f"{o.precision} on OpenVINO ({hint} hint)"
     log(f"accuracy gate: evaluating FP32 and {label} on the val split of {o.data}...")
+    report_dir = o.gate_report or fresh_path(Path("runs") / "gate" / out.stem)
     result = run_gate(fp32, candidate, o.data, label, max_map_drop=o.max_map_drop, max_images=o.gate_images,
-                      runtime=o.runtime or None)
+                      runtime=o.runtime or None, report_dir=report_dir)
     log(result.summary())
     enforce(result)
     return result

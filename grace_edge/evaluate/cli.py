@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_device, add_runtime_flags, runtime_options
+from grace_edge.evaluate.operating_points import DEFAULT_RECALL
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "Also reports the Ultralytics protocol (what Ultralytics' model.val() prints, and most likely the\n"
             "GRACE paper's table): same weights, different canvas, NMS, matching and AP; see the README.\n"
             "Works on a training checkpoint (.pt) and on exported models (.onnx, .engine): evaluate the\n"
-            "exported model before putting it on the line, to see what export and quantization cost."
+            "exported model before putting it on the line, to see what export and quantization cost.\n"
+            "Writes metrics.json and a report into its run folder (--out): confusion matrix, PR and F1 curves,\n"
+            "per-class operating points as thresholds.yaml (for predict --thresholds and the line), a failure\n"
+            "gallery and one self-contained report.html. 'val A B C --data ...' compares artifacts on the same\n"
+            "images (list them first, before the options)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -43,34 +48,34 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="both", choices=("both", "coco", "ultralytics"),
                    help="which numbers: COCO (ours), Ultralytics' model.val() protocol, or both (default: both; "
                         "the Ultralytics one runs the model a second time)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write all metrics to this JSON file")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write all metrics to this JSON file (they are always in the run folder's metrics.json)")
+    p.add_argument("more", nargs="*", metavar="ARTIFACT",
+                   help="more artifacts to compare with the first on the same images (FP32 vs FP16 vs INT8, .pt vs "
+                        ".engine, GRACE vs baseline), listed right after the first: per-class deltas and PR curves "
+                        "overlaid in the report")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run folder for metrics.json and the report (default runs/val/<artifact>, or -2, -3, ... so "
+                        "that an earlier run is kept)")
+    p.add_argument("--recall", type=float, default=DEFAULT_RECALL, metavar="FRACTION",
+                   help="recall target of the operating points written to thresholds.yaml: per class the highest "
+                        f"confidence that still finds this fraction of the defects (default {DEFAULT_RECALL})")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="metrics only: no figures, thresholds.yaml, gallery or report.html")
     add_runtime_flags(p)
     p.set_defaults(func=run_val)
 
 
 def run_val(args: argparse.Namespace) -> int:
-    from grace_edge.cli_options import artifact_of
-    from grace_edge.evaluate import evaluate
-    from grace_edge.evaluate.evaluate import default_imgsz
-    from grace_edge.evaluate.ultralytics_protocol import evaluate_ultralytics
-    from grace_edge.io import write_json
+    import shlex
+    import sys
 
-    artifact = artifact_of(args)
-    imgsz = args.imgsz if args.imgsz is not None else default_imgsz(artifact)
-    common = {"imgsz": imgsz, "batch": args.batch, "device": args.device, "split": args.split, "conf": args.conf,
-              "max_images": args.max_images}
-    out: dict = {}
-    if args.protocol in ("both", "coco"):
-        result = evaluate(artifact, args.data, f1_conf=args.f1_conf, runtime=runtime_options(args), **common)
-        print("COCO protocol (ours):")
-        print(result.table())
-        for warning in result.settings.get("warnings", []):
-            print(f"warning: {warning}")
-        out.update(result.to_dict())
-    if args.protocol in ("both", "ultralytics"):
-        ul = evaluate_ultralytics(artifact, args.data, runtime=runtime_options(args), **common)
-        print(ul.table())
-        out["ultralytics"] = ul.to_dict()
-    if args.json:
-        print(f"metrics written to {write_json(args.json, out)}")
-    return 0
+    from grace_edge.cli_options import artifact_of
+    from grace_edge.evaluate.val import ValOptions, run_val as run
+
+    return run(ValOptions(
+        artifacts=(artifact_of(args), *args.more), data=args.data, split=args.split, imgsz=args.imgsz,
+        batch=args.batch, device=args.device, conf=args.conf, f1_conf=args.f1_conf, max_images=args.max_images,
+        protocol=args.protocol, json=args.json, out=args.out, report=args.report, recall=args.recall,
+        runtime=runtime_options(args), command=shlex.join(["grace-edge", *sys.argv[1:]]),
+    ))

@@ -47,6 +47,9 @@ class EvalResult:
     fn: dict[str, int]
     images: int
     settings: dict[str, Any] = field(default_factory=dict)  # weights, data, split, imgsz, conf, backend, ...
+    # What the metrics were computed from, kept for the report (confusion matrix, curves, gallery); not in to_dict().
+    split: DatasetSplit | None = field(default=None, repr=False, compare=False)
+    detections: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,15 +134,26 @@ def greedy_counts(split: DatasetSplit, preds: Mapping[str, np.ndarray], conf: fl
             gt = im.boxes[im.classes == c]
             d = det[det[:, 5] == c]
             d = d[np.argsort(-d[:, 4], kind="stable")]
-            ious = box_iou(d[:, :4].astype(np.float64), gt)
-            taken = np.zeros(len(gt), dtype=bool)
-            for row in ious:
-                row = np.where(taken, -1.0, row)
-                if len(row) and row.max() >= MATCH_IOU:
-                    taken[row.argmax()] = True
-            tp = int(taken.sum())
+            tp = int((match_greedy(d[:, :4], gt) >= 0).sum())
             counts[c] += (tp, len(d) - tp, len(gt) - tp)
     return counts
+
+
+def match_greedy(det_boxes: np.ndarray, gt_boxes: np.ndarray, iou: float = MATCH_IOU) -> np.ndarray:
+    """For each detection (already in descending score order), the index of the ground-truth box it matches, or -1:
+    each takes the still unmatched box with the highest IoU if that IoU is >= ``iou`` (COCO's greedy rule).
+
+    Matching in score order makes the matches of the detections above any threshold independent of those below it,
+    so one pass gives the TP / FP split at every confidence."""
+    ious = box_iou(np.asarray(det_boxes, dtype=np.float64), np.asarray(gt_boxes, dtype=np.float64))
+    taken = np.zeros(len(gt_boxes), dtype=bool)
+    matched = np.full(len(det_boxes), -1, dtype=np.int64)
+    for i, row in enumerate(ious):
+        row = np.where(taken, -1.0, row)
+        if len(row) and row.max() >= iou:
+            matched[i] = int(row.argmax())
+            taken[matched[i]] = True
+    return matched
 
 
 def to_coco(split: DatasetSplit, preds: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -220,4 +234,6 @@ def compute_metrics(
         fn={n: int(counts[k, 2]) for k, n in enumerate(names)},
         images=len(split.images),
         settings=dict(settings or {}),
+        split=split,
+        detections=preds,
     )

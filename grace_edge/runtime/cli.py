@@ -31,8 +31,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="an image file, a folder of images (not searched recursively), a video file, or a camera index (0, 1, ...)",
     )
     add_alias(p, "--model", "artifact_alias", "write 'grace-edge predict ARTIFACT SOURCE' instead", metavar="ARTIFACT")
-    p.add_argument("--conf", type=float, default=0.25,
-                   help="keep detections with at least this score, 0-1 (default 0.25)")
+    p.add_argument("--conf", type=float, default=None,
+                   help="keep detections with at least this score, 0-1 (default 0.25); or use --thresholds")
+    p.add_argument("--thresholds", default=None, metavar="FILE",
+                   help="per-class minimum scores instead of --conf: a thresholds.yaml as 'grace-edge val' writes it "
+                        "into its run folder (its 'default' for classes it does not list)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for the drawn images and JSON files (default runs/predict/<model name>, or <model "
                         "name>-2, -3, ... so that an earlier run is kept)")
@@ -96,7 +99,8 @@ def run_predict(args: argparse.Namespace) -> int:
     frames_done = detections_total = 0
     failed: list[tuple[str, str]] = []
     used: set[str] = set()
-    with Detector.open(args.artifact, conf=args.conf, device=args.device, **runtime_options(args)) as det:
+    with Detector.open(args.artifact, conf=args.conf, thresholds=args.thresholds, device=args.device,
+                       **runtime_options(args)) as det:
         for frame in iter_frames(args.source, limit=args.max_frames):
             if frame.image is None:
                 failed.append((frame.name, frame.error))
@@ -119,7 +123,8 @@ def run_predict(args: argparse.Namespace) -> int:
             if args.save_json:
                 h, w = frame.image.shape[:2]
                 write_json(out / f"{stem}.json", {
-                    "source": frame.name, "width": w, "height": h, "model": str(args.artifact), "conf": args.conf,
+                    "source": frame.name, "width": w, "height": h, "model": str(args.artifact), "conf": det.conf,
+                    "thresholds": args.thresholds,
                     "detections": [d.to_dict() for d in found],
                 })
             summary = ", ".join(f"{d.class_name} {d.score:.2f}" for d in found[:5]) + (" ..." if len(found) > 5 else "")

@@ -190,6 +190,33 @@ def _check_conf(conf: float, meta: ArtifactMeta) -> float:
     return conf
 
 
+DEFAULT_CONF = 0.25  # the score threshold when neither conf nor thresholds is given
+
+
+def class_floors(thresholds: Any, meta: ArtifactMeta) -> tuple[np.ndarray, float]:
+    """Per label index of the artifact, the minimum score of a :class:`~grace_edge.thresholds.Thresholds` (or of a
+    thresholds.yaml path), and the lowest of them as written; a class the model lacks is an InputError, a floor
+    under the graph's is a warning."""
+    from grace_edge.thresholds import Thresholds, load_thresholds
+
+    if not isinstance(thresholds, Thresholds):
+        thresholds = load_thresholds(thresholds)
+    floors = thresholds.per_label(list(meta.names))
+    lowest = min(thresholds.for_class(n) for n in meta.names)
+    if lowest < meta.conf_thres:
+        warnings.warn(f"thresholds: {lowest:g} is below the artifact's in-graph score floor {meta.conf_thres}: "
+                      f"detections under {meta.conf_thres} were already dropped by the graph", stacklevel=3)
+    return floors, lowest
+
+
+def resolve_conf(conf: float | None, thresholds: Any) -> float:
+    """``conf``, or the default; both a conf and thresholds is an error (which one would the line run at?)."""
+    if conf is not None and thresholds is not None:
+        raise InputError("conf and thresholds both given: the thresholds file sets every class's minimum score "
+                         "(its 'default' for classes it does not list); pass one of them")
+    return DEFAULT_CONF if conf is None else conf
+
+
 class Detector:
     """A GRACE detector artifact (.onnx or .engine) ready to run; open it with :meth:`Detector.open`.
 
@@ -200,12 +227,17 @@ class Detector:
     overlaps host work; on TensorRT each worker has its own stream and execution context.
     """
 
-    def __init__(self, backend: Backend, meta: ArtifactMeta, path: Path, conf: float, workers: int) -> None:
+    def __init__(self, backend: Backend, meta: ArtifactMeta, path: Path, conf: float, workers: int,
+                 thresholds: Any = None) -> None:
         self.meta = meta
         self.path = path
         self.names: list[str] = list(meta.names)
         self._backend = backend
-        self._conf = _check_conf(conf, meta)
+        self._floors: np.ndarray | None = None  # the minimum score per label; None: conf for every class
+        if thresholds is None:
+            self._conf = _check_conf(conf, meta)
+        else:
+            self._floors, self._conf = class_floors(thresholds, meta)
         self._workers = workers
         self._lock = threading.Lock()
         self._closed = False  # no new work accepted
@@ -216,15 +248,18 @@ class Detector:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grace-edge-detector")
 
     @classmethod
-    def open(cls, path: str | Path, *, conf: float = 0.25, device: str = "auto", workers: int = 1,
+    def open(cls, path: str | Path, *, conf: float | None = None, device: str = "auto", workers: int = 1,
              cuda_graph: bool = False, backend: str = "auto", shared_cpu: bool = False,
-             inference_precision: str = "fp32") -> "Detector":
+             inference_precision: str = "fp32", thresholds: Any = None) -> "Detector":
         """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> a CPU backend
         (ONNX Runtime; OpenVINO with ``backend="openvino"`` and ``inference_precision`` ``fp32`` or ``bf16``),
         ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
         ``shared_cpu=True``: the CPU is shared with other busy processes (CPU backends: idle threads sleep instead of
-        spinning, no thread pinning). ``conf`` is the deployment score threshold applied on the host; ``workers`` =
+        spinning, no thread pinning). ``conf`` is the deployment score threshold applied on the host (default 0.25);
+        ``thresholds`` instead gives one per class: a :class:`grace_edge.thresholds.Thresholds` or the path of a
+        ``thresholds.yaml`` (as ``grace-edge val`` writes it), applied on the host like ``conf``. ``workers`` =
         batches in flight."""
+        conf = resolve_conf(conf, thresholds)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
         if is_server_url(path):  # a Triton server instead of a local artifact
@@ -234,18 +269,19 @@ class Detector:
                     or inference_precision != "fp32":
                 raise InputError(f"{path}: device, cuda_graph, backend, shared_cpu and inference_precision apply to "
                                  "local artifacts; the server chooses its own")
-            return RemoteDetector.open(str(path), conf=conf, workers=workers)
+            return RemoteDetector.open(str(path), conf=conf, workers=workers, thresholds=thresholds)
         path = Path(path)
         opened = open_backend(path, device, cuda_graph, workers, backend=backend, shared_cpu=shared_cpu,
                               inference_precision=inference_precision)
-        return cls._from_backend(opened, path, conf, workers)
+        return cls._from_backend(opened, path, conf, workers, thresholds)
 
     @classmethod
-    def _from_backend(cls, backend: Backend, path: Any, conf: float, workers: int) -> "Detector":
+    def _from_backend(cls, backend: Backend, path: Any, conf: float, workers: int,
+                      thresholds: Any = None) -> "Detector":
         """A detector with ``workers`` slots on an opened ``backend`` (closed again if anything fails)."""
         slots: list[Slot] = []
         try:
-            detector = cls(backend, backend.meta, path, conf, workers)
+            detector = cls(backend, backend.meta, path, conf, workers, thresholds)
             for _ in range(workers):
                 slots.append(backend.create_slot())
         except BaseException:
@@ -269,11 +305,19 @@ class Detector:
 
     @property
     def conf(self) -> float:
+        """The score threshold of every class; with per-class thresholds, the lowest of them."""
         return self._conf
 
     @conf.setter
     def conf(self, value: float) -> None:
+        """One threshold for every class again (per-class thresholds are dropped)."""
         self._conf = _check_conf(value, self.meta)
+        self._floors = None
+
+    @property
+    def class_thresholds(self) -> np.ndarray | None:
+        """The minimum score per label index when opened with ``thresholds``, else None (``conf`` applies)."""
+        return None if self._floors is None else self._floors.copy()
 
     # --- public calls ---------------------------------------------------------------------------------------------
 
@@ -392,7 +436,7 @@ class Detector:
             raise ArtifactError(f"{self.path}: graph returned num_detections={k} for image {index}, "
                                 f"outside 0..{len(rows)}")
         valid = rows[:k]
-        kept = valid[valid[:, 4] >= self._conf].copy()  # copy: the slot's buffer is reused by the next run
+        kept = valid[valid[:, 4] >= self._min_scores(valid[:, 5])].copy()  # copy: the slot's buffer is reused
         classes = kept[:, 5]
         if len(kept) and (classes.min() < 0 or classes.max() >= len(self.names) or (classes % 1).any()):
             raise ArtifactError(f"{self.path}: graph returned class ids {np.unique(classes).tolist()} but the "
@@ -400,6 +444,14 @@ class Detector:
         if transform is not None:
             transform.unmap(kept)
         return kept
+
+    def _min_scores(self, classes: np.ndarray) -> Any:
+        """The score each row must reach: ``conf``, or its class's threshold (an out-of-range class id is looked up
+        clipped here and reported by the class check after filtering, as with ``conf``)."""
+        if self._floors is None:
+            return self._conf
+        index = np.clip(np.nan_to_num(classes, nan=0.0), 0, len(self._floors) - 1).astype(np.int64)
+        return self._floors[index]
 
     def _to_detections(self, rows: np.ndarray) -> list[Detection]:
         return [

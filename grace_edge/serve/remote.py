@@ -290,10 +290,10 @@ class RemoteDetector(Detector):
 
     @classmethod
     def open(cls, url: str, *, conf: float = 0.25, workers: int = 1, timeout: float = 10.0,  # type: ignore[override]
-             retries: int = 3) -> "RemoteDetector":
+             retries: int = 3, thresholds: Any = None) -> "RemoteDetector":
         """Connect to model ``MODEL`` (optionally ``/VERSION``) on the server at ``url``; ``workers`` requests in
         flight at once (each with its own connection); ``timeout`` seconds per request; ``retries`` on a lost
-        connection before :class:`ServerUnavailable`."""
+        connection before :class:`ServerUnavailable`; ``thresholds`` as in :meth:`Detector.open`."""
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
         if not timeout > 0:
@@ -301,7 +301,8 @@ class RemoteDetector(Detector):
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InputError(f"retries {retries!r} must be an integer >= 0")
         backend = TritonBackend(url, timeout=timeout, retries=retries)
-        return cls._from_backend(backend, str(backend.address), conf, workers)  # type: ignore[return-value]
+        return cls._from_backend(backend, str(backend.address), conf, workers,  # type: ignore[return-value]
+                                 thresholds)
 
     @property
     def version(self) -> str:

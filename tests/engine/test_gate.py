@@ -63,3 +63,30 @@ def test_gate_needs_labelled_val_boxes_and_a_sane_threshold() -> None:
         gate(None, None, 1.0)
     with pytest.raises(InputError, match="max-map-drop"):
         gate(0.5, 0.5, -1.0)
+
+
+def test_gate_writes_the_comparison_report_even_when_it_fails(tmp_path: Path) -> None:
+    """Real evaluations (of stubbed predictions, tests/helpers/hand_case.py): the report is there to explain a fail."""
+    from grace_edge.evaluate import evaluate_predictions
+    from tests.helpers import hand_case
+
+    data = hand_case.write_dataset(tmp_path / "d")
+    worse = hand_case.predictions()
+    worse["0.png"] = worse["0.png"][1:]  # the "int8" model lost its 0.875 class-a detection
+
+    def evaluate(weights, data_yaml, **kwargs):
+        preds = hand_case.predictions() if Path(weights).name == "fp32.onnx" else worse
+        return evaluate_predictions(preds, data_yaml, settings={"weights": str(weights)})
+
+    result = run_gate("fp32.onnx", "int8.onnx", data, "int8", max_map_drop=1.0, evaluate_fn=evaluate,
+                      report_dir=tmp_path / "gate")
+    assert not result.passed and result.report == tmp_path / "gate" / "report.html"
+    assert (tmp_path / "gate" / "1-fp32" / "thresholds.yaml").is_file() and (tmp_path / "gate" / "2-int8").is_dir()
+    with pytest.raises(AccuracyGateFailed, match=f"report {tmp_path / 'gate' / 'report.html'}"):
+        enforce(result)
+
+
+def test_fake_evaluations_write_no_report(tmp_path: Path) -> None:
+    result = run_gate("fp32.onnx", "int8.onnx", "data.yaml", "int8", evaluate_fn=fake_evaluate(
+        {"fp32.onnx": 0.5, "int8.onnx": 0.5}), report_dir=tmp_path / "gate")
+    assert result.report is None and not (tmp_path / "gate").exists()

@@ -183,3 +183,30 @@ def test_openvino_backend_gates_the_hinted_precision(fp32_onnx, tmp_path, capsys
     assert code == 0, stderr
     assert "accuracy gate passed: fp32 on OpenVINO (bf16 hint)" in stdout and "--backend openvino" in stdout
     assert seen == [None, {"backend": "openvino", "inference_precision": "bf16", "shared_cpu": False}]
+
+
+def test_gate_report_is_written_pass_or_fail(fp32_onnx, tmp_path, capsys, monkeypatch) -> None:
+    """Real evaluations of stubbed predictions (tests/helpers/hand_case.py; the FP16 graph 'loses' 0.png's best
+    detection): the comparison report lands in --gate-report, also when the gate fails and no artifact is written."""
+    import grace_edge.evaluate
+    from grace_edge.evaluate import evaluate_predictions
+    from tests.helpers import hand_case
+
+    data = hand_case.write_dataset(tmp_path / "hand")
+
+    def evaluate(weights, data_yaml, **kwargs):
+        preds = hand_case.predictions()
+        if Path(weights).name != fp32_onnx.name:
+            preds["0.png"] = preds["0.png"][1:]
+        return evaluate_predictions(preds, data_yaml, settings={"weights": str(weights)})
+
+    monkeypatch.setattr(grace_edge.evaluate, "evaluate", evaluate)
+    out, report = tmp_path / "out" / "m.onnx", tmp_path / "gate"
+    code, _, stderr = run(["--fp16", "--onnx", str(fp32_onnx), "--data", str(data), "--out", str(out),
+                           "--gate-report", str(report)], capsys)
+    assert code == 2 and f"report {report / 'report.html'}" in stderr and not out.exists()
+    assert (report / "report.html").is_file() and (report / "2-fp16" / "thresholds.yaml").is_file()
+    code, stdout, _ = run(["--fp16", "--onnx", str(fp32_onnx), "--data", str(data), "--out", str(out),
+                           "--gate-report", str(tmp_path / "gate2"), "--max-map-drop", "100"], capsys)
+    assert code == 0 and out.is_file() and (tmp_path / "gate2" / "report.html").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.onnx"]  # the build's own outputs are unchanged

@@ -138,8 +138,9 @@ def test_model_with_other_class_count_is_an_input_error(tiny_dataset: Path, tmp_
 @pytest.mark.data
 def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "metrics" / "val.json"
+    run = tmp_path / "run"
     code = val_cli(["val", str(untrained_pt), "--data", str(tiny_dataset),  # --imgsz: the checkpoint's 64
-                    "--batch", "4", "--max-images", "6", "--f1-conf", "0", "--json", str(out)])
+                    "--batch", "4", "--max-images", "6", "--f1-conf", "0", "--json", str(out), "--out", str(run)])
     printed = capsys.readouterr().out
     assert code == 0 and f"metrics written to {out}" in printed
     assert "COCO protocol (ours):" in printed and "Ultralytics protocol (what model.val() prints" in printed
@@ -154,6 +155,9 @@ def test_val_end_to_end_on_pt(val_cli, untrained_pt: Path, tiny_dataset: Path, t
     assert ul["protocol"] == "ultralytics" and ul["images"] == 6 and ul["settings"]["imgsz"] == 64
     assert all(0.0 <= ul[k] <= 1.0 for k in ("map50_95", "map50", "precision", "recall"))
     assert list(tmp_path.joinpath("metrics").iterdir()) == [out]  # atomic write left no temp file
+    assert json.loads((run / "metrics.json").read_text()) == saved  # the run folder holds the same metrics
+    for name in ("report.html", "thresholds.yaml", "confusion_matrix.png", "gallery_crazing.png"):
+        assert (run / name).is_file()  # the report of a .pt (its COCO predictions), see tests/evaluate/test_report.py
 
 
 @pytest.mark.slow

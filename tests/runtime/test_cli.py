@@ -129,3 +129,23 @@ def test_draw_leaves_out_a_label_that_would_cover_a_better_one() -> None:
     label_band = (slice(60 * 3 - 40, 60 * 3), slice(60, 400))  # above the best box's top-left corner
     assert (both[label_band] == alone[label_band]).all()  # only the 0.90 label there, not the 0.30 one over it
     assert (both != alone).any()  # the duplicate's box is still drawn
+
+
+def test_predict_reads_the_thresholds_file_val_writes(tmp_path: Path, model_200: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from grace_edge.thresholds import Thresholds, save_thresholds
+
+    image = tmp_path / "part.png"
+    cv2.imwrite(str(image), np.full((200, 200), 100, np.uint8))
+    # fake rows: crazing 0.90, pitted_surface 0.60, scratches 0.30, inclusion 0.10
+    path = save_thresholds(tmp_path / "thresholds.yaml", Thresholds({"crazing": 0.95, "scratches": 0.2}, 0.05))
+    out = tmp_path / "out"
+    assert main(["predict", str(model_200), str(image), "--thresholds", str(path), "--out", str(out),
+                 "--save-json", "--no-draw"]) == 0
+    record = json.loads((out / "part.json").read_text())
+    assert [d["class_name"] for d in record["detections"]] == ["pitted_surface", "scratches", "inclusion"]
+    assert record["thresholds"] == str(path) and record["conf"] == 0.05
+    capsys.readouterr()
+    assert main(["predict", str(model_200), str(image), "--thresholds", str(path), "--conf", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "conf and thresholds both given" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

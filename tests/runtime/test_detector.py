@@ -267,3 +267,36 @@ def test_graph_class_ids_beyond_the_names_are_an_artifact_error(tmp_path: Path) 
             d.detect(frames(1))
         d.conf = 0.95  # nothing left to name: the slot was returned and the detector still runs
         assert d.detect(frames(2)) == [[], []]
+
+
+# The fake graph's valid rows: crazing 0.90, pitted_surface 0.60, scratches 0.30, inclusion 0.10.
+PER_CLASS = {"crazing": 0.95, "scratches": 0.2}  # default 0.05: pitted_surface and inclusion pass, crazing does not
+
+
+def test_per_class_thresholds_from_an_object_and_from_the_file(raw_onnx: Path, tmp_path: Path) -> None:
+    from grace_edge.thresholds import Thresholds, save_thresholds
+
+    t = Thresholds(classes=PER_CLASS, default=0.05)
+    path = save_thresholds(tmp_path / "thresholds.yaml", t)
+    for given in (t, path, str(path)):
+        with Detector.open(raw_onnx, thresholds=given) as d:
+            found = d.detect(frames(1))[0]
+            assert [x.class_name for x in found] == ["pitted_surface", "scratches", "inclusion"]
+            assert d.conf == 0.05 and d.class_thresholds[[0, 5]].tolist() == pytest.approx([0.95, 0.2])
+            d.conf = 0.5  # one threshold for all again
+            assert [x.class_name for x in d.detect(frames(1))[0]] == ["crazing", "pitted_surface"]
+            assert d.class_thresholds is None
+
+
+def test_thresholds_errors(raw_onnx: Path, tmp_path: Path) -> None:
+    from grace_edge.thresholds import Thresholds
+
+    with pytest.raises(InputError, match="conf and thresholds both given"):
+        Detector.open(raw_onnx, conf=0.3, thresholds=Thresholds())
+    with pytest.raises(InputError, match="'scratch' is not one of the model's classes"):
+        Detector.open(raw_onnx, thresholds=Thresholds(classes={"scratch": 0.3}))
+    with pytest.raises(InputError, match="cannot be read"):
+        Detector.open(raw_onnx, thresholds=tmp_path / "missing.yaml")
+    path = make_fake_onnx(raw_onnx.parent / "floor2.onnx", conf_thres=0.2)
+    with pytest.warns(UserWarning, match="thresholds: 0.05 is below the artifact's in-graph score floor"):
+        Detector.open(path, thresholds=Thresholds(default=0.05)).close()
