@@ -39,7 +39,9 @@ TRUST_WEIGHTS_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from grace_edge.cli_options import StrictParser
+
+    parser = StrictParser(
         prog="grace-edge",
         description=(
             "GRACE steel-surface-defect detector, from NEU-DET to a TensorRT engine on the line.\n"

@@ -14,6 +14,24 @@ from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX
 ARTIFACT_HELP = ".pt checkpoint from 'grace-edge train', .onnx from 'grace-edge export' / 'build', or .engine from 'build'"
 
 
+class StrictParser(argparse.ArgumentParser):
+    """The parser of every grace-edge command (subcommands inherit the class through ``add_subparsers``).
+
+    No prefix matching: argparse took ``train --epoch 1`` as ``--epochs`` and trained the paper defaults for 18
+    minutes. And an unknown flag is refused by the (sub)command that got it, so the error shows that command's usage,
+    not the top level's (argparse hands a subcommand's leftovers up to the top parser by default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 class DeprecatedAlias(argparse.Action):
     """A hidden old spelling of an option: stores into ``dest`` and tells the user the new one, in one line."""
 
