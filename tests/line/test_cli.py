@@ -88,3 +88,18 @@ def test_a_bad_config_gives_one_line_per_problem(tmp_path: Path, model: Path) ->
     assert "Traceback" not in env_out.stderr
     started = time.monotonic()
     assert main(["line", "--check", str(path)]) == 2 and time.monotonic() - started < 5
+
+
+def test_a_missing_extra_says_which_to_install(tmp_path: Path, model: Path, neu_det: Path, monkeypatch,
+                                               capsys) -> None:
+    from grace_edge.cli import main
+
+    config = line_config(tmp_path, model, source={"kind": "folder", "path": str(neu_det / "IMAGES"), "count": 1},
+                         sinks={"mqtt": {"port": 1}})
+    path = tmp_path / "line.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)  # as if paho-mqtt were not installed
+    assert main(["line", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("grace-edge line: error: this needs paho, which the lean runtime install leaves out: "
+                   "pip install 'grace-edge[line]'")

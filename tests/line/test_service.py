@@ -181,3 +181,31 @@ def test_a_busy_http_port_is_one_line_and_nothing_is_left_running(tmp_path: Path
             service.start()
     assert "\n" not in str(info.value)
     assert all(not sink._thread.is_alive() for sink in service.sinks)
+
+
+def test_stop_drains_queued_and_in_flight_frames(tmp_path: Path, model: Path, neu_frames) -> None:
+    source = GatedSource(neu_frames)
+    config = build(tmp_path, model, queue={"size": 4, "in_flight": 2})
+    service = LineService(config, detector_factory=lambda: SlowDetector(model, delay=0.3), source_factory=source)
+    service.start()
+    source.release(6)
+    wait_for(lambda: service.metrics.value("grace_edge_line_in_flight") == 2 and len(service.queue) == 3,
+             what="2 frames in flight, 1 waiting for a slot, 3 queued")
+    service.stop()  # what SIGTERM does
+    summary = service.wait()
+    source.end()
+    assert summary.verdicts == {"reject": 6}  # every one judged, none given up on
+
+
+def test_what_the_drain_time_cannot_judge_is_uninspected_shutdown(tmp_path: Path, model: Path, neu_frames) -> None:
+    source = GatedSource(neu_frames)
+    config = build(tmp_path, model, queue={"size": 4, "in_flight": 1}, drain_s=0.2)
+    service = LineService(config, detector_factory=lambda: SlowDetector(model, delay=2.0), source_factory=source)
+    service.start()
+    source.release(3)
+    wait_for(lambda: service.metrics.value("grace_edge_line_in_flight") == 1, what="a frame in flight")
+    service.stop()
+    summary = service.wait()
+    source.end()
+    assert summary.verdicts == {"uninspected": 3} and summary.reasons == {"shutdown": 3}
+    assert all(e["reason"] == "shutdown" for e in part_events(tmp_path / "events.jsonl"))
