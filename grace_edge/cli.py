@@ -24,6 +24,7 @@ STAGE_CLI_MODULES = (
     "grace_edge.export.cli",  # export
     "grace_edge.engine.cli",  # build
     "grace_edge.runtime.cli",  # predict
+    "grace_edge.line.cli",  # line: camera -> verdicts -> PLC / MQTT
     "grace_edge.bench.cli",  # bench
     "grace_edge.serve.cli",  # triton-repo: one server for many lines
     "grace_edge.doctor.cli",  # doctor: check a GPU machine first

@@ -1,4 +1,5 @@
-"""examples/line_controller.py runs end to end on ONNX Runtime with NEU-DET images as the camera (fake graph)."""
+"""examples/line_controller.py runs end to end on grace_edge.line and ONNX Runtime with NEU-DET images as the camera
+(fake graph)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def example():
 
 @pytest.mark.parametrize("reject_conf, rejected", [(0.5, 25), (0.95, 0)])
 def test_line_controller_rejects_parts_above_the_threshold(example, tmp_path: Path, neu_det: Path,
-                                                           reject_conf: float, rejected: int) -> None:
+                                                           monkeypatch: pytest.MonkeyPatch, reject_conf: float,
+                                                           rejected: int) -> None:
     model = make_fake_onnx(tmp_path / "fake200.onnx", hw=(200, 200))  # top defect score is always 0.9
-    stats = example.run(model, neu_det / "IMAGES", count=25, reject_conf=reject_conf, workers=2, fps=0)
-    assert stats["parts"] == 25 and stats["failed"] == 0 and stats["rejected"] == rejected
-    assert stats["latency_ms_p99"] >= stats["latency_ms_p50"] > 0
+    monkeypatch.chdir(tmp_path)  # its event log goes to runs/line_controller/
+    stats = example.run(model, neu_det / "IMAGES", count=25, reject_conf=reject_conf)
+    assert stats == {"parts": 25, "rejected": rejected, "fired": rejected, "uninspected": 0}
+    assert len((tmp_path / "runs" / "line_controller" / "events.jsonl").read_text().splitlines()) == 25 + 3
