@@ -62,20 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.choices[command].add_argument(
             "--trt-log-level", choices=LEVELS, metavar="LEVEL",
             help=f"TensorRT messages shown on stderr: {', '.join(LEVELS)} (default: ${ENV_VAR}, else warning)")
-    _exact_flags(parser)
     return parser
-
-
-def _exact_flags(parser: argparse.ArgumentParser) -> None:
-    """Every parser, nested ones included, takes a flag only as written: argparse's prefix matching ran
-    ``train --epoch 1`` as ``--epochs`` (18 minutes of the paper's defaults). Each also records itself as
-    ``_parser``, so an unknown flag is reported with the usage of the command it was given to."""
-    parser.allow_abbrev = False
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                sub.set_defaults(_parser=sub)
-                _exact_flags(sub)
 
 
 def _trust(args: argparse.Namespace) -> contextlib.ExitStack:
@@ -92,9 +79,7 @@ def _trust(args: argparse.Namespace) -> contextlib.ExitStack:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # the command's own usage, not the top level's (the deepest subcommand's defaults win)
-        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
