@@ -52,6 +52,9 @@ def add_commands(subparsers: Any) -> None:
     add_device(p, D.device, "'auto' (engine -> GPU, .onnx -> CPU), 'cpu', or a GPU index such as 0 or cuda:0 "
                           "(default %(default)s)")
     add_runtime_flags(p)
+    p.add_argument("--sync", choices=("blocking", "spin"), default=D.sync,
+                   help="TensorRT engines: how a worker waits for the GPU: blocking (default; it sleeps on a "
+                        "BLOCKING_SYNC event) or spin (busy-waits a CPU core; compare the CPU ms per call reported)")
     p.add_argument("--compare", choices=("ultralytics", "ultralytics-onnx"), default=None,
                    help="also time Ultralytics' predictor (PyTorch, or its own ONNX export) on the same images, "
                         "interleaved with ours at batch 1")

@@ -47,6 +47,7 @@ class BenchOptions:
     backend: str = "auto"
     inference_precision: str = "fp32"
     shared_cpu: bool = False
+    sync: str = "blocking"  # TensorRT: how a waiting thread waits (blocking-sync event, or spin)
     compare: str | None = None
     weights: str | None = None
     json: str | None = None
@@ -116,6 +117,7 @@ def command_line(args: BenchOptions) -> str:
                         ("--stage-iters", args.stage_iters), ("--workers", args.workers), ("--conf", args.conf),
                         ("--device", args.device), ("--backend", args.backend),
                         ("--inference-precision", args.inference_precision), ("--num-images", args.num_images),
+                        ("--sync", args.sync),
                         ("--compare", args.compare),
                         ("--weights", args.weights), ("--json", args.json), ("--plot", args.plot)):
         if value is not None:
@@ -136,7 +138,8 @@ def artifact_info(path: Path, detector: Any) -> dict[str, Any]:
             "input_shape": list(meta.input_shape), "batch": list(meta.batch), "max_det": meta.max_det,
             "graph_conf_floor": meta.conf_thres, "iou": meta.iou_thres,
             "inference_precision": getattr(detector._backend, "precision", meta.precision),
-            "shared_cpu": bool(getattr(detector._backend, "shared_cpu", False))}
+            "shared_cpu": bool(getattr(detector._backend, "shared_cpu", False)),
+            "sync": getattr(detector._backend, "sync", None)}
 
 
 def run_compare(detector: Any, peer: Any, images: Sequence[Any], *, warmup: int, iters: int,
@@ -181,7 +184,7 @@ def measure(args: BenchOptions, batches: list[int], log: Callable[[str], None]) 
     artifact = Path(args.artifact)
     with contextlib.ExitStack() as stack:
         det = stack.enter_context(Detector.open(artifact, conf=args.conf, device=args.device, workers=args.workers,
-                                                  backend=args.backend, shared_cpu=args.shared_cpu,
+                                                  backend=args.backend, shared_cpu=args.shared_cpu, sync=args.sync,
                                                   inference_precision=args.inference_precision))
         images, image_info = load_bench_images(det.meta, images_dir=args.images, data_yaml=args.data,
                                                synthetic=args.synthetic, count=args.num_images)

@@ -131,9 +131,10 @@ def _check_backend_options(backend: str, shared_cpu: bool, inference_precision: 
 
 
 def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, workers: int = 1, *,
-                 backend: str = "auto", shared_cpu: bool = False, inference_precision: str = "fp32") -> Backend:
+                 backend: str = "auto", shared_cpu: bool = False, inference_precision: str = "fp32",
+                 sync: str = "blocking") -> Backend:
     """The backend for the artifact at ``path`` (what Detector and Triton's python-backend model run), for
-    ``workers`` batches in flight at once; ``backend``/``shared_cpu``/``inference_precision`` as in
+    ``workers`` batches in flight at once; ``backend``/``shared_cpu``/``inference_precision``/``sync`` as in
     :meth:`Detector.open`."""
     device = str(device).strip().lower()
     backend = _check_backend_options(backend, shared_cpu, inference_precision)
@@ -148,12 +149,14 @@ def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, wor
 
         index = parse_device(device)
         meta, blob = unpack_engine(path)  # header, size and hash checked before TensorRT sees the bytes
-        return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=cuda_graph)
+        return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=cuda_graph, sync=sync)
     if device not in ("auto", "cpu") or backend == "tensorrt":
         raise InputError(f"{path}: ONNX models run on a CPU backend here (onnxruntime or openvino, device 'auto' or "
                          "'cpu'); for the GPU build an engine with 'grace-edge build'")
     if cuda_graph:
         raise InputError("cuda_graph=True applies to TensorRT engines only")
+    if sync != "blocking":
+        raise InputError(f"sync={sync!r} applies to TensorRT engines only (how a thread waits for the GPU)")
     # CPU runtimes: runs in flight share the cores instead of each taking all
     # (2 runs x 2 threads on 2 cores gave 3.3 frames/s where 2 x 1 gave 4.6; benchmarks/serve_vs_embedded.py)
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -250,7 +253,7 @@ class Detector:
     @classmethod
     def open(cls, path: str | Path, *, conf: float | None = None, device: str = "auto", workers: int = 1,
              cuda_graph: bool = False, backend: str = "auto", shared_cpu: bool = False,
-             inference_precision: str = "fp32", thresholds: Any = None) -> "Detector":
+             inference_precision: str = "fp32", thresholds: Any = None, sync: str = "blocking") -> "Detector":
         """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> a CPU backend
         (ONNX Runtime; OpenVINO with ``backend="openvino"`` and ``inference_precision`` ``fp32`` or ``bf16``),
         ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
@@ -258,7 +261,8 @@ class Detector:
         spinning, no thread pinning). ``conf`` is the deployment score threshold applied on the host (default 0.25);
         ``thresholds`` instead gives one per class: a :class:`grace_edge.thresholds.Thresholds` or the path of a
         ``thresholds.yaml`` (as ``grace-edge val`` writes it), applied on the host like ``conf``. ``workers`` =
-        batches in flight."""
+        batches in flight. ``sync`` (TensorRT): ``"blocking"`` (default) waiting threads sleep on a BLOCKING_SYNC
+        event; ``"spin"`` they busy-wait, a little lower latency for a CPU core per waiting worker."""
         conf = resolve_conf(conf, thresholds)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
@@ -266,13 +270,13 @@ class Detector:
             from grace_edge.serve.remote import RemoteDetector
 
             if str(device).strip().lower() != "auto" or cuda_graph or backend != "auto" or shared_cpu \
-                    or inference_precision != "fp32":
+                    or inference_precision != "fp32" or sync != "blocking":
                 raise InputError(f"{path}: device, cuda_graph, backend, shared_cpu and inference_precision apply to "
                                  "local artifacts; the server chooses its own")
             return RemoteDetector.open(str(path), conf=conf, workers=workers, thresholds=thresholds)
         path = Path(path)
         opened = open_backend(path, device, cuda_graph, workers, backend=backend, shared_cpu=shared_cpu,
-                              inference_precision=inference_precision)
+                              inference_precision=inference_precision, sync=sync)
         return cls._from_backend(opened, path, conf, workers, thresholds)
 
     @classmethod

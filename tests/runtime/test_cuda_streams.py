@@ -61,3 +61,13 @@ def test_the_fake_fails_a_blocking_stream_and_a_spinning_event() -> None:
 def test_describe_says_what_runs() -> None:
     assert "CU_STREAM_NON_BLOCKING" in cuda_streams.describe() and "BLOCKING_SYNC" in cuda_streams.describe()
     assert "spin" in cuda_streams.describe("spin")
+
+
+def test_detector_open_takes_sync_and_refuses_it_for_cpu_models(fakes: Log, tmp_path: Path) -> None:
+    fakes.allow_spin = True
+    with Detector.open(write_engine(tmp_path / "fake.engine"), sync="spin") as det:
+        det.detect_arrays(images(1))
+    assert fakes.event_flags == [0] * 4
+    (tmp_path / "model.onnx").write_bytes(b"not read: the option is refused first")
+    with pytest.raises(InputError, match="sync='spin' applies to TensorRT engines only"):
+        Detector.open(tmp_path / "model.onnx", sync="spin")
