@@ -311,7 +311,7 @@ def soak(args: argparse.Namespace, work: Path, port: int) -> None:
         f"{report['rss_growth_mb']:+.1f} | {report['p50_ms']:.2f} | {report['p99_ms']:.2f} |",
         "",
         "RSS (minute, MB; minute 0 is before the model is opened): " + ", ".join(f"{m:g}: {v}" for m, v in samples),
-        "Latency: capture -> event received by a paho subscriber through the broker.",
+        "Latency: capture -> event received by mosquitto_sub (its own process) through the broker.",
     ]
     publish(args.tag or "line_service_soak", report, md)
 
