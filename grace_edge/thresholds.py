@@ -39,11 +39,7 @@ class Thresholds:
     source: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_score("default", self.default)
-        for name, value in self.classes.items():
-            if not isinstance(name, str) or not name:
-                raise InputError(f"thresholds: class name {name!r} is not a non-empty string")
-            _check_score(f"classes.{name}", value)
+        _check(self.classes, self.default, "thresholds")
 
     def for_class(self, name: str) -> float:
         return float(self.classes.get(name, self.default))
@@ -63,9 +59,18 @@ class Thresholds:
         return out
 
 
-def _check_score(key: str, value: Any) -> None:
+def _check(classes: Mapping[Any, Any], default: Any, label: str) -> None:
+    """Every class a name and every score in [0, 1]; the one-line error starts with ``label``."""
+    _check_score(label, "default", default)
+    for name, value in classes.items():
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{label}: class name {name!r} is not a non-empty string")
+        _check_score(label, f"classes.{name}", value)
+
+
+def _check_score(label: str, key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
-        raise InputError(f"thresholds: {key} = {value!r} is not a score between 0 and 1")
+        raise InputError(f"{label}: {key} = {value!r} is not a score between 0 and 1")
 
 
 def parse_thresholds(data: Any, label: str = "thresholds") -> Thresholds:
@@ -83,10 +88,9 @@ def parse_thresholds(data: Any, label: str = "thresholds") -> Thresholds:
     source = data.get("source") or {}
     if not isinstance(source, dict):
         raise InputError(f"{label}: source is not a mapping")
-    try:
-        return Thresholds(classes=dict(classes), default=data.get("default", 0.25), source=source)
-    except InputError as err:
-        raise InputError(f"{label}: {str(err).removeprefix('thresholds: ')}") from None
+    default = data.get("default", 0.25)
+    _check(classes, default, label)  # here, so that the error names ``label``, not "thresholds"
+    return Thresholds(classes=dict(classes), default=default, source=source)
 
 
 def load_thresholds(path: str | os.PathLike[str]) -> Thresholds:
