@@ -30,7 +30,7 @@ def main() -> None:
     from grace_edge.io import write_bytes
     from grace_edge.runtime import Detector
     from grace_edge.runtime.draw import draw_detections
-    from grace_edge.runtime.cli import DRAW_MIN_SIDE
+    from grace_edge.runtime.predict import DRAW_MIN_SIDE
 
     split = read_split(a.data, "val")
     first: dict[str, object] = {}

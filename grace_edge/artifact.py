@@ -35,8 +35,43 @@ OUTPUT_COUNT = "num_detections"
 ONNX_METADATA_KEY = "grace_edge"
 ONNX_DIGEST_KEY = "grace_edge_sha256"
 ENGINE_MAGIC = b"GRACEENG"
-INPUT_FORMATS = ("uint8_nhwc", "float32_nchw")
 PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """What the graph input is, in the words of every runtime that feeds it: the one record of it.
+
+    ``uint8_nhwc``: raw camera pixels (N, H, W, C), converted inside the graph; ``float32_nchw``: a letterboxed
+    network input (N, 3, H, W), /255, made on the host."""
+
+    name: str
+    numpy: str  # numpy dtype name of the host buffer
+    layout: str  # "NHWC" or "NCHW"
+    onnx: int  # onnx.TensorProto element type
+    onnxruntime: str  # NodeArg.type as ONNX Runtime reports it
+    openvino: str  # ov.Type name
+    triton: str  # Triton wire datatype; its config.pbtxt type is "TYPE_" + this
+
+    @property
+    def dtype(self) -> Any:
+        import numpy as np
+
+        return np.dtype(self.numpy)
+
+    @property
+    def triton_config_type(self) -> str:
+        return f"TYPE_{self.triton}"
+
+    def shape(self, height: int, width: int, channels: int) -> tuple[int, int, int]:
+        """The graph input without its batch dimension."""
+        return (height, width, channels) if self.layout == "NHWC" else (channels, height, width)
+
+
+INPUT_FORMATS = {f.name: f for f in (
+    InputFormat("uint8_nhwc", "uint8", "NHWC", 2, "tensor(uint8)", "u8", "UINT8"),  # TensorProto.UINT8 = 2
+    InputFormat("float32_nchw", "float32", "NCHW", 1, "tensor(float)", "f32", "FP32"),  # TensorProto.FLOAT = 1
+)}
 
 
 @dataclass
@@ -45,7 +80,7 @@ class ArtifactMeta:
 
     names: list[str]
     imgsz: tuple[int, int]  # network input (height, width)
-    input_format: str  # one of INPUT_FORMATS
+    input_format: str  # a key of INPUT_FORMATS
     input_shape: tuple[int, int, int]  # graph input without batch: (H, W, C) for uint8_nhwc, (C, H, W) for float
     max_det: int = 100
     conf_thres: float = 0.25
@@ -74,7 +109,7 @@ class ArtifactMeta:
         if not self.names:
             problems.append("names is empty")
         if self.input_format not in INPUT_FORMATS:
-            problems.append(f"input_format {self.input_format!r} not in {INPUT_FORMATS}")
+            problems.append(f"input_format {self.input_format!r} not in {tuple(INPUT_FORMATS)}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision {self.precision!r} not in {PRECISIONS}")
         if len(self.imgsz) != 2 or min(self.imgsz) <= 0:
@@ -92,8 +127,23 @@ class ArtifactMeta:
             raise ArtifactError("invalid grace-edge metadata: " + "; ".join(problems))
 
     @property
+    def input(self) -> InputFormat:
+        """The :class:`InputFormat` record of ``input_format``."""
+        return INPUT_FORMATS[self.input_format]
+
+    @property
+    def raw_input(self) -> bool:
+        """True when the graph takes camera pixels as they are (and converts them itself)."""
+        return self.input.layout == "NHWC"
+
+    @property
     def channels(self) -> int:
-        return self.input_shape[2] if self.input_format == "uint8_nhwc" else self.input_shape[0]
+        return self.input_shape[2] if self.raw_input else self.input_shape[0]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the images the graph input holds: the camera's for raw input, else the network's."""
+        return tuple(self.input_shape[:2]) if self.raw_input else tuple(self.imgsz)  # type: ignore[return-value]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -287,17 +337,66 @@ def read_onnx(path: str | Path) -> tuple[ArtifactMeta, bytes]:
 
     A runtime loads those bytes, not the path: a file replaced after the check is never what runs.
     """
-    import onnx
+    model = OnnxModel.read(path)
+    return model.meta, model.data
 
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: ONNX file not found")
-    data = read_artifact_bytes(path)
-    try:
-        model = onnx.load_from_string(data)
-    except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
-        if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".pt":  # torch.save() writes a zip
-            raise ArtifactError(f"{path}: a PyTorch checkpoint, not an ONNX model or engine; run "
-                                f"'grace-edge export --weights {path}' first") from None
-        raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
-    return onnx_meta(model, str(path)), data
+
+@dataclass
+class OnnxModel:
+    """A grace-edge ONNX model in memory, its digest checked (or just sealed) once: what the build steps, the gate
+    and the runtimes hand on to each other instead of writing a file and reading it back (Polygraphy's loaders)."""
+
+    proto: Any  # onnx.ModelProto, sealed: its digest entry matches it
+    meta: ArtifactMeta
+    origin: str  # names it in messages: a file path, or what made it
+    _data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> bytes:
+        """The serialized model (what a runtime loads); made once."""
+        if self._data is None:
+            self._data = self.proto.SerializeToString()
+        return self._data
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 the model was sealed with (``metadata_props["grace_edge_sha256"]``)."""
+        return next(p.value for p in self.proto.metadata_props if p.key == ONNX_DIGEST_KEY)
+
+    @property
+    def name(self) -> str:
+        return Path(self.origin).name
+
+    def __str__(self) -> str:  # messages name the model by its origin, never by its bytes
+        return self.origin
+
+    @classmethod
+    def read(cls, path: str | Path) -> "OnnxModel":
+        """Read ``path`` once and check it: readable ONNX, one file (no external data), grace-edge metadata, digest."""
+        import onnx
+
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"{path}: ONNX file not found")
+        data = read_artifact_bytes(path)
+        try:
+            model = onnx.load_from_string(data)
+        except Exception as e:  # onnx raises DecodeError and others for a foreign or truncated file
+            if data.startswith(b"PK\x03\x04") or path.suffix.lower() == ".pt":  # torch.save() writes a zip
+                raise ArtifactError(f"{path}: a PyTorch checkpoint, not an ONNX model or engine; run "
+                                    f"'grace-edge export --weights {path}' first") from None
+            raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+        return cls(model, onnx_meta(model, str(path)), str(path), data)
+
+    @classmethod
+    def seal(cls, proto: Any, meta: ArtifactMeta, origin: str) -> "OnnxModel":
+        """``proto`` with ``meta`` stored and the digest computed: a new artifact made in memory."""
+        set_onnx_meta(proto, meta)
+        return cls(proto, meta, origin)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the model to ``path`` atomically (never a half-written file)."""
+        from grace_edge.io import write_bytes
+
+        write_bytes(Path(path), self.data)
+        return Path(path)

@@ -32,6 +32,20 @@ class StrictParser(argparse.ArgumentParser):
         return parsed, extras
 
 
+def add_command(sub: Any, name: str, help: str, description: str | None = None,
+                func: Callable[[argparse.Namespace], int] | None = None, wrap: bool = False) -> argparse.ArgumentParser:
+    """Open one (sub)command's parser: the same opening for every stage CLI. ``help`` is its line in the command
+    list; ``description`` is printed as written (its line breaks kept) unless ``wrap``, where argparse refills it;
+    ``func`` handles the parsed args and returns the exit code."""
+    kwargs: dict[str, Any] = {"help": help, "description": description}
+    if not wrap:
+        kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
+    parser = sub.add_parser(name, **kwargs)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
 class DeprecatedAlias(argparse.Action):
     """A hidden old spelling of an option: stores into ``dest`` and tells the user the new one, in one line."""
 
@@ -90,10 +104,13 @@ def artifact_of(args: argparse.Namespace) -> str | None:
 
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     """The runtime choice, with one meaning in predict, val, bench and build (whose accuracy gate runs on it)."""
-    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "openvino", "tensorrt"),
+    from grace_edge.runtime.backends import BACKEND_CHOICES
+    from grace_edge.runtime.options import INFERENCE_PRECISIONS
+
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                    help="runtime for the artifact: auto (default: TensorRT for .engine, ONNX Runtime for .onnx), "
                         "or openvino for a .onnx on an x86 CPU (pip install 'grace-edge[openvino]')")
-    p.add_argument("--inference-precision", default="fp32", choices=("fp32", "bf16"),
+    p.add_argument("--inference-precision", default="fp32", choices=INFERENCE_PRECISIONS,
                    help="OpenVINO only: compute precision hint (default fp32); bf16 needs a CPU with native BF16 "
                         "(AVX512_BF16 or AMX) and changes the numbers, so check it with the accuracy gate")
     p.add_argument("--shared-cpu", action="store_true",
@@ -103,9 +120,13 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
                         "(benchmarks/results/cpu_runtime.md)")
 
 
-def runtime_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``Detector.open`` keyword arguments from :func:`add_runtime_flags`."""
-    return {"backend": args.backend, "inference_precision": args.inference_precision, "shared_cpu": args.shared_cpu}
+def runtime_options(args: argparse.Namespace) -> Any:
+    """The :class:`~grace_edge.runtime.options.RuntimeOptions` of :func:`add_runtime_flags` (and ``--device`` where
+    the command has one that names where the artifact runs)."""
+    from grace_edge.runtime.options import RuntimeOptions
+
+    return RuntimeOptions(backend=args.backend, inference_precision=args.inference_precision,
+                          shared_cpu=args.shared_cpu)
 
 
 def add_topk(p: argparse.ArgumentParser) -> None:

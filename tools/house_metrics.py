@@ -90,7 +90,7 @@ def static_measures(root: Path) -> dict:
     }
 
 
-WALK = r'''
+WALK = r"""
 import json, sys, tempfile
 from pathlib import Path
 root, neu_det = sys.argv[1], sys.argv[2]
@@ -102,7 +102,8 @@ except ImportError:  # before the house move
 tmp = Path(tempfile.mkdtemp(prefix="house-walk-"))
 data = convert(neu_det, tmp / "ds", seed=0, limit_per_class=2).yaml_path
 pkg = str(Path(root).resolve() / "grace_edge") + "/"
-rooms, steps = {}, []
+rooms, calls, first = {}, [], []  # every call's room; the room of each function's first call (a reader's walk)
+seen = set()
 def room(code):
     r = rooms.get(code)
     if r is None:
@@ -117,34 +118,78 @@ def room(code):
 def prof(frame, event, arg):
     if event != "call":
         return
-    r = room(frame.f_code)
-    if r and r != "(hall)" and (not steps or steps[-1] != r):
-        steps.append(r)
-opts = BuildOptions(precision="int8", model="grace-n", imgsz=64, data=data, calib_images=4, gate_images=6,
-                    out=tmp / "m.onnx", max_map_drop=100.0)
+    code = frame.f_code
+    r = room(code)
+    if not r or r == "(hall)":
+        return
+    if not calls or calls[-1] != r:
+        calls.append(r)
+    # a step of the build is a named function: not a module's or a class body's import-time code (no CO_OPTIMIZED
+    # flag), not a comprehension (part of the function around it)
+    if code not in seen and code.co_flags & 0x1 and not code.co_name.startswith("<"):
+        seen.add(code)
+        if not first or first[-1] != r:
+            first.append(r)
+# Count what touches the ONNX model: every parse of ONNX bytes and every model hash (file or in-memory digest).
+import hashlib, onnx, grace_edge.artifact as artifact
+counts = {"onnx_reads": 0, "model_hashes": 0}
+def counted(fn, key):
+    def wrapper(*a, **k):
+        counts[key] += 1
+        return fn(*a, **k)
+    return wrapper
+for name in ("load", "load_model", "load_from_string", "load_model_from_string"):
+    setattr(onnx, name, counted(getattr(onnx, name), "onnx_reads"))
+for name in ("sha256_file", "onnx_digest"):
+    if hasattr(artifact, name):
+        setattr(artifact, name, counted(getattr(artifact, name), "model_hashes"))
+try:
+    opts = BuildOptions(precision="int8", model="grace-n", imgsz=64, data=data, calib_images=4, gate_images=6,
+                        out=tmp / "m.onnx", max_map_drop=100.0)
+except TypeError:
+    raise
 sys.setprofile(prof)
 try:
     build(opts, log=lambda m: None)
 finally:
     sys.setprofile(None)
-print(json.dumps(steps))
-'''
+print(json.dumps({"calls": calls, "first": first, **counts}))
+"""
+
+
+def _changes(steps: list[str]) -> dict:
+    pairs = Counter(frozenset(p) for p in zip(steps, steps[1:]))
+    back = sum(1 for a, b in zip(steps, steps[1:]) if _stage(b) < _stage(a))
+    returns = sum(1 for i, r in enumerate(steps[1:], 1) if r in steps[:i])
+    return {
+        "room_changes": len(steps) - 1,
+        "back_up_the_pipeline": back,
+        "returns_to_a_room_left": returns,
+        "changes_by_pair": {" <-> ".join(sorted(p)): n for p, n in sorted(pairs.items(), key=lambda kv: -kv[1])},
+        "sequence": steps,
+    }
 
 
 def walk(root: Path, neu_det: Path) -> dict:
-    """The rooms the INT8 build's calls pass through, in order (consecutive calls in one room collapsed)."""
+    """The rooms the INT8 build passes through, in order (consecutive calls in one room collapsed), two ways:
+    ``reader``: each named function counted at its first call only, the walk of someone reading the build once (a
+    loop over images that calls the data room per image counts once; a module's import-time code and comprehensions
+    are not steps of the build); ``calls``: every call. Plus how often the build
+    parsed ONNX bytes and hashed a model (file SHA-256 or in-memory digest)."""
     env = {**os.environ, "PYTHONPATH": str(root), "YOLO_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", WALK, str(root), str(neu_det)], env=env, cwd=root,
                          capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"INT8 build walk failed:\n{out.stderr[-3000:]}")
-    steps = json.loads(out.stdout.strip().splitlines()[-1])
-    pairs = Counter(frozenset(p) for p in zip(steps, steps[1:]))
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    reader = _changes(found["first"])
     return {
-        "room_changes": len(steps) - 1,
-        "rooms_visited": sorted(set(steps)),
-        "changes_by_pair": {" <-> ".join(sorted(p)): n for p, n in sorted(pairs.items(), key=lambda kv: -kv[1])},
-        "sequence": steps,
+        "reader_room_changes": reader["room_changes"],
+        "call_room_changes": len(found["calls"]) - 1,
+        "onnx_reads": found["onnx_reads"],
+        "model_hashes": found["model_hashes"],
+        "rooms_visited": sorted(set(found["first"])),
+        "reader": reader,
     }
 
 

@@ -6,12 +6,12 @@ import argparse
 from typing import Any
 
 from grace_edge.bench.run import BenchOptions as D  # the defaults live on the options the CLI fills
-from grace_edge.cli_options import add_device, add_runtime_flags
+from grace_edge.cli_options import add_command, add_device, add_runtime_flags
 
 
 def add_commands(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "bench",
+    p = add_command(
+        subparsers, "bench",
         help="time an .onnx/.engine: latency percentiles, throughput, per-stage times, batch sweep",
         description=(
             "Time a grace-edge artifact (.onnx on ONNX Runtime CPU, .engine on TensorRT) on real images: warm-up, "
@@ -21,6 +21,7 @@ def add_commands(subparsers: Any) -> None:
             "JSON, markdown and a PNG plot. With --compare, Ultralytics' own predictor on the same weights runs "
             "interleaved with ours on the same images, and the speed ratio is printed."
         ),
+        func=run_bench, wrap=True,
     )
     p.add_argument("artifact", nargs="?", default=None, metavar="ARTIFACT",
                    help="the model to time: an .engine or an .onnx from 'grace-edge export'/'build' "
@@ -63,7 +64,6 @@ def add_commands(subparsers: Any) -> None:
                    "or <artifact>-2.json, -3, ... so that earlier runs are kept; "
                    "a .md report is written next to it)")
     p.add_argument("--plot", metavar="PATH", help="where to write the PNG plot (default: the JSON path with .png)")
-    p.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def synthetic_images(count: int, hw: Sequence[int], channels: int, seed: int = 0
 def load_bench_images(meta: Any, *, images_dir: str | None = None, data_yaml: str | None = None,
                       synthetic: bool = False, count: int = 100) -> tuple[list[Any], dict[str, Any]]:
     """Images to time ``meta``'s artifact with, and where they came from (for the report)."""
-    hw = meta.input_shape[:2] if meta.input_format == "uint8_nhwc" else meta.imgsz
+    hw = meta.frame_size
     if synthetic:
         return synthetic_images(count, hw, meta.channels), {"source": "synthetic (seeded random pixels)",
                                                              "count": max(count, 1), "size_hw": list(hw)}
@@ -180,12 +180,13 @@ def measure(args: BenchOptions, batches: list[int], log: Callable[[str], None]) 
     """Open the artifact (and the peer), load the images, run the sweep and the side-by-side; the result parts."""
     from grace_edge.bench import latency
     from grace_edge.runtime import Detector
+    from grace_edge.runtime.options import RuntimeOptions
 
     artifact = Path(args.artifact)
     with contextlib.ExitStack() as stack:
-        det = stack.enter_context(Detector.open(artifact, conf=args.conf, device=args.device, workers=args.workers,
-                                                  backend=args.backend, shared_cpu=args.shared_cpu, sync=args.sync,
-                                                  inference_precision=args.inference_precision))
+        options = RuntimeOptions(backend=args.backend, device=args.device, shared_cpu=args.shared_cpu, sync=args.sync,
+                                 inference_precision=args.inference_precision)
+        det = stack.enter_context(Detector.open(artifact, conf=args.conf, workers=args.workers, options=options))
         images, image_info = load_bench_images(det.meta, images_dir=args.images, data_yaml=args.data,
                                                synthetic=args.synthetic, count=args.num_images)
         keep, skipped = latency.plan_batches(batches, det.meta.batch)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grace_edge.cli_options import add_command
+
 _DATA_HELP = "prepare a training dataset (NEU-DET -> Ultralytics YOLO format)"
 _NEU_DET_DESCRIPTION = """\
 Convert the NEU-DET steel-surface-defect dataset (Pascal VOC boxes) into the YOLO format that `grace-edge train`
@@ -31,18 +33,17 @@ Example:
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data`` and its subcommand ``neu-det``."""
-    data = subparsers.add_parser(
-        "data",
-        help=_DATA_HELP,
+    data = add_command(
+        subparsers, "data", help=_DATA_HELP,
         description=_DATA_HELP + ". Run `grace-edge data neu-det --help` for the steps and options.",
+        wrap=True,
     )
     data_sub = data.add_subparsers(dest="data_command", metavar="DATASET")
     data.set_defaults(func=lambda args: _print_help(data))
-    p = data_sub.add_parser(
-        "neu-det",
-        help="convert NEU-DET (IMAGES/ + ANNOTATIONS/) into a YOLO dataset with a train/val split",
+    p = add_command(
+        data_sub, "neu-det", help="convert NEU-DET (IMAGES/ + ANNOTATIONS/) into a YOLO dataset with a train/val split",
         description=_NEU_DET_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_neu_det,
     )
     p.add_argument("--src", required=True, metavar="DIR", help="NEU-DET folder holding IMAGES/ and ANNOTATIONS/")
     p.add_argument(
@@ -71,7 +72,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--force", action="store_true", help="replace a non-empty --out (only once the new dataset is complete)"
     )
-    p.set_defaults(func=run_neu_det)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

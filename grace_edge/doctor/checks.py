@@ -78,7 +78,7 @@ def cuda_check() -> Check:
 
 
 def tensorrt_check() -> Check:
-    from grace_edge.runtime.tensorrt_backend import import_tensorrt
+    from grace_edge.runtime.cuda_context import import_tensorrt
 
     try:
         trt = import_tensorrt()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grace_edge.cli_options import add_device
+from grace_edge.cli_options import add_command, add_device
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "doctor",
+    p = add_command(
+        subparsers, "doctor",
         help="check this machine first: versions, GPU, and a small TensorRT engine built, run and compared",
         description=(
             "Prints driver, CUDA, TensorRT, pycuda, cuda-python and ONNX Runtime versions, the GPU, and on a Jetson\n"
@@ -20,13 +20,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "Exit codes: 0 all passed; 1 something failed (one line each, with a hint); 3 no NVIDIA GPU found (only\n"
             "the CPU-side checks ran)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=_run,
     )
     add_device(p, "auto", "GPU for the self-test: auto, a GPU index such as 0, or cuda:0")
     p.add_argument("--no-selftest", dest="selftest", action="store_false",
                    help="only print the versions; skip building and running the engine")
     p.add_argument("--work", type=Path, metavar="DIR", help="folder for the self-test's temporary files")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 precision ONNX (FP16 :mod:`.precision` / INT8 Q/DQ :mod:`.quantize` calibrated by :mod:`.calibration`) ->
 accuracy gate (:mod:`.gate`) -> a strongly typed TensorRT engine (:mod:`.tensorrt_build`) when TensorRT and a GPU are
-present, else the ONNX Runtime CPU model (:mod:`.onnxruntime_build`); :mod:`.pipeline` runs the steps in order.
+present, else the CPU model; :mod:`.targets` holds what each target and precision is, and the registered backend
+(:mod:`grace_edge.runtime.backends`) builds the file; :mod:`.pipeline` runs the steps in order, models in memory.
 Imports are lazy.
 """
 

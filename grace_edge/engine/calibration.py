@@ -31,7 +31,9 @@ def pick_images(files: Sequence[Path], n: int) -> list[Path]:
 
 def calibration_images(data_yaml: str | Path, n: int = DEFAULT_CALIB_IMAGES) -> list[Path]:
     """The calibration images for ``data_yaml``: ``n`` of its train split, evenly picked."""
-    return pick_images(split_images(data_yaml, "train"), n)
+    if n < 1:
+        raise InputError(f"--calib-images must be at least 1, got {n}")
+    return pick_evenly(split_images(data_yaml, "train"), n)
 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
@@ -86,7 +88,6 @@ class CalibrationReader:
             checked = check_images(raw, meta)
         except InputError as e:
             raise InputError(f"calibration images {[p.name for p in paths]}: {e}") from None
-        dtype = np.uint8 if meta.input_format == "uint8_nhwc" else np.float32
-        buffer = np.zeros((len(paths), *meta.input_shape), dtype=dtype)
+        buffer = np.zeros((len(paths), *meta.input_shape), dtype=meta.input.dtype)
         fill_input(checked, meta, buffer)
         return buffer

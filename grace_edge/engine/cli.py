@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grace_edge.cli_options import add_runtime_flags, add_topk, runtime_options
+from grace_edge.cli_options import add_command, add_runtime_flags, add_topk, runtime_options
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 from grace_edge.engine.pipeline import BuildOptions as D  # the defaults live on the options the CLI fills
 from grace_edge.engine.pipeline import parse_batch
@@ -14,8 +14,8 @@ from grace_edge.model.build import MODEL_NAMES
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "build",
+    p = add_command(
+        subparsers, "build",
         help="build the deployable model: a TensorRT engine (or the ONNX Runtime CPU model without a GPU)",
         description=(
             "Make the deployable artifact in engines/: exports the FP32 ONNX (or takes --onnx), converts it to the\n"
@@ -27,7 +27,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "the CPU layout (uint8 activations, integer kernels in ONNX Runtime/OpenVINO) for the CPU model.\n"
             "--backend openvino [--inference-precision bf16] builds the CPU model and runs the gate on OpenVINO."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_build,
     )
     prec = p.add_mutually_exclusive_group(required=True)
     prec.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="full precision")
@@ -79,7 +79,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_flags(p)
     p.add_argument("--out", type=Path, metavar="PATH", help="artifact path (default engines/<generated name>)")
     p.add_argument("--verbose", action="store_true", help="show TensorRT's builder log")
-    p.set_defaults(func=run_build)
 
 
 def _batch_arg(text: str) -> tuple[int, int, int]:

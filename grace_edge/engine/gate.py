@@ -58,12 +58,13 @@ def run_gate(
     max_map_drop: float = DEFAULT_MAX_MAP_DROP,
     max_images: int | None = None,
     evaluate_fn: Callable[..., Any] | None = None,
-    runtime: dict[str, Any] | None = None,
+    runtime: Any = None,
     report_dir: str | Path | None = None,
 ) -> GateResult:
     """Evaluate ``reference`` (FP32) and ``candidate`` on the val split of ``data_yaml`` and compare mAP50-95.
 
-    ``runtime``: ``Detector.open`` options the candidate runs with (e.g. OpenVINO with a BF16 hint), so that the
+    ``reference`` and ``candidate``: artifact paths or in-memory :class:`~grace_edge.artifact.OnnxModel` (the build
+    hands its models on; nothing is written or read back). ``runtime``: the RuntimeOptions the candidate runs with (e.g. OpenVINO with a BF16 hint), so that the
     gate measures what will run; the FP32 reference always runs on the default runtime. ``report_dir``: write the
     comparison report there (``val A B``'s: per-class deltas, PR curves overlaid, each side's thresholds), pass or
     fail, before the verdict is enforced."""
@@ -72,7 +73,7 @@ def run_gate(
     if evaluate_fn is None:
         from grace_edge.evaluate import evaluate as evaluate_fn
     ref = evaluate_fn(reference, data_yaml, split="val", conf=0.001, max_images=max_images)
-    extra = {"runtime": runtime} if runtime else {}
+    extra = {"runtime": runtime} if runtime is not None else {}
     cand = evaluate_fn(candidate, data_yaml, split="val", conf=0.001, max_images=max_images, **extra)
     if ref.map50_95 is None or cand.map50_95 is None:
         raise InputError(f"--data {data_yaml}: the val split has no labelled boxes, so the accuracy gate cannot measure")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import onnx
 
-from grace_edge.artifact import ArtifactMeta, onnx_meta, set_onnx_meta, sha256_file
+from grace_edge.artifact import ArtifactMeta, OnnxModel, onnx_meta, set_onnx_meta, sha256_file
 from grace_edge.errors import ArtifactError
 from grace_edge.io import atomic_path
 
@@ -123,24 +123,31 @@ def save_with_meta(model: onnx.ModelProto, out: str | Path, meta: ArtifactMeta) 
     return Path(out)
 
 
-def load_fp32(path: str | Path) -> tuple[onnx.ModelProto, ArtifactMeta]:
-    """Load an FP32 grace-edge ONNX model and its metadata; reject reduced-precision inputs."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: ONNX file not found")
-    try:
-        model = onnx.load(str(path))
-    except Exception as e:  # DecodeError and others for a foreign or truncated file
-        raise ArtifactError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
-    meta = meta_of(model, str(path))
-    if meta.precision != "fp32":
-        raise ArtifactError(f"{path}: is already {meta.precision}; start from the FP32 ONNX made by 'grace-edge export'")
+def load_fp32(src: "str | Path | OnnxModel") -> tuple[onnx.ModelProto, ArtifactMeta]:
+    """A working copy of an FP32 grace-edge ONNX model (a path, read and checked here, or an :class:`OnnxModel`
+    already in memory) and its metadata, nodes named; reduced-precision inputs are rejected."""
+    fp32 = src if isinstance(src, OnnxModel) else OnnxModel.read(src)
+    if fp32.meta.precision != "fp32":
+        raise ArtifactError(f"{fp32.origin}: is already {fp32.meta.precision}; start from the FP32 ONNX made by "
+                            "'grace-edge export'")
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32.proto)  # the steps edit their copy; the FP32 model stays what the gate compares against
     name_nodes(model)
-    return model, meta
+    return model, ArtifactMeta.from_json(fp32.meta.to_json(), origin=fp32.origin)
 
 
-def convert_fp16(src: str | Path, out: str | Path, *, keep_gates_fp32: bool = False) -> Path:
+def source_digest(src: "str | Path | OnnxModel") -> str:
+    """What a derived model records as its FP32 source: the digest it was sealed with (no second hash in memory)."""
+    return src.digest if isinstance(src, OnnxModel) else sha256_file(src)
+
+
+def convert_fp16(src: "str | Path | OnnxModel", out: str | Path, *, keep_gates_fp32: bool = False) -> Path:
     """Write an FP16 copy of the FP32 grace-edge ONNX ``src`` to ``out`` (sensitive parts stay FP32)."""
+    return fp16_model(src, keep_gates_fp32=keep_gates_fp32).write(out)
+
+
+def fp16_model(src: "str | Path | OnnxModel", *, keep_gates_fp32: bool = False) -> OnnxModel:
+    """The FP16 model of the FP32 grace-edge ONNX ``src``, in memory and sealed (sensitive parts stay FP32)."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     model, meta = load_fp32(src)
@@ -156,8 +163,8 @@ def convert_fp16(src: str | Path, out: str | Path, *, keep_gates_fp32: bool = Fa
     _drop_fp16_round_trips(half)
     sort_topologically(half)  # the converter appends its casts at the end; ONNX and TensorRT need producers first
     meta.precision = "fp16"
-    meta.source = {**meta.source, "onnx_fp32": sha256_file(src)}
-    return save_with_meta(half, out, meta)
+    meta.source = {**meta.source, "onnx_fp32": source_digest(src)}
+    return OnnxModel.seal(half, meta, f"{Path(str(src)).name} in fp16")
 
 
 def _constants_feeding_only(model: onnx.ModelProto, nodes: set[str]) -> set[str]:

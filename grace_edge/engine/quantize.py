@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from grace_edge.artifact import ArtifactMeta, sha256_file
+from grace_edge.artifact import ArtifactMeta, OnnxModel
 from grace_edge.engine.calibration import CalibrationReader, graph_batch
-from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
+from grace_edge.engine.precision import find_regions, load_fp32, source_digest
 from grace_edge.errors import InputError
 from grace_edge.io import temp_dir, write_text
 
@@ -62,6 +62,7 @@ class QuantizeResult:
     images: int
     excluded_nodes: int
     cache_problem: str | None = None  # why an existing cache was not reused (it was calibrated again)
+    model: OnnxModel | None = None  # the INT8 model in memory, sealed (what the build hands on)
 
 
 def settings(method: str, exclude_head_outputs: bool, op_types: Sequence[str] = INT8_OP_TYPES) -> dict[str, object]:
@@ -82,10 +83,10 @@ def settings(method: str, exclude_head_outputs: bool, op_types: Sequence[str] = 
     }
 
 
-def calibration_key(model: str | Path, images: Sequence[str | Path], config: dict[str, object]) -> str:
+def calibration_key(model: "str | Path | OnnxModel", images: Sequence[str | Path], config: dict[str, object]) -> str:
     """SHA-256 over the model bytes, the images (sorted by name; name + bytes) and the settings."""
     h = hashlib.sha256()
-    h.update(b"model\0" + Path(model).read_bytes())
+    h.update(b"model\0" + (model.data if isinstance(model, OnnxModel) else Path(model).read_bytes()))
     for image in sorted(Path(p) for p in images):
         h.update(b"\0image\0" + image.name.encode() + b"\0")
         try:
@@ -165,17 +166,19 @@ def use_cache(cache: Path, key: str, method: str, calibrate: Callable[[], None])
 
 
 def quantize_int8(
-    src: str | Path,
+    src: "str | Path | OnnxModel",
     out: str | Path,
     images: Sequence[str | Path],
     *,
     method: str = "entropy",
     exclude_head_outputs: bool = True,
     cache_dir: str | Path | None = None,
+    write: bool = True,
 ) -> QuantizeResult:
-    """Write an INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
+    """Write an INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``
+    (``write=False``: keep it in memory, ``result.model``; ``out`` still names the calibration cache)."""
     return quantize_with(
-        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir,
+        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir, write=write,
         config=settings(method, exclude_head_outputs), op_types=INT8_OP_TYPES, unsigned_activations=False,
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
                        "OpTypesToExcludeOutputQuantization": list(NO_OUTPUT_QDQ)},
@@ -183,7 +186,7 @@ def quantize_int8(
 
 
 def quantize_with(
-    src: str | Path,
+    src: "str | Path | OnnxModel",
     out: str | Path,
     images: Sequence[str | Path],
     *,
@@ -196,6 +199,7 @@ def quantize_with(
     extra_options: dict[str, Any],
     exclude: Callable[[onnx.ModelProto], set[str]] | None = None,
     source: dict[str, str] | None = None,
+    write: bool = True,
 ) -> QuantizeResult:
     """The steps every INT8 layout shares: checks, regions kept float, keyed calibration cache (ranges collected on
     ``op_types``; asymmetric for unsigned activations), ``quantize_static`` in QDQ format with per-channel int8
@@ -207,7 +211,7 @@ def quantize_with(
         raise InputError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
     if not images:
         raise InputError("INT8 needs calibration images; none were given")
-    src, out = Path(src), Path(out)
+    src, out = src if isinstance(src, OnnxModel) else Path(src), Path(out)
     model, meta = load_fp32(src)
     regions = find_regions(model)
     excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
@@ -238,10 +242,12 @@ def quantize_with(
 
         result = onnx.load(str(quantized))
     meta.precision = "int8"
-    meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calibration": key, "calib_method": method,
+    meta.source = {**meta.source, "onnx_fp32": source_digest(src), "calibration": key, "calib_method": method,
                    "calib_images": str(len(images)), **(source or {})}
-    save_with_meta(result, out, meta)
-    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded), problem)
+    int8 = OnnxModel.seal(result, meta, str(out))
+    if write:
+        int8.write(out)
+    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded), problem, int8)
 
 
 def _calibrate(

@@ -75,10 +75,11 @@ def quantize_int8_cpu(
     method: str = "minmax",
     exclude_head_outputs: bool = True,
     cache_dir: str | Path | None = None,
+    write: bool = True,
 ) -> QuantizeResult:
     """Write the CPU-layout INT8 copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
     return quantize_with(
-        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir,
+        src, out, images, method=method, exclude_head_outputs=exclude_head_outputs, cache_dir=cache_dir, write=write,
         config=cpu_settings(method, exclude_head_outputs), op_types=CPU_OP_TYPES, unsigned_activations=True,
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, "QuantizeBias": True},
         exclude=lambda model: non_silu_nodes(model) | set(find_regions(model).gates), source={"int8_layout": LAYOUT},

@@ -22,9 +22,9 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Sequence
 
-from grace_edge.artifact import sha256_file
+from grace_edge.artifact import OnnxModel
 from grace_edge.engine.calibration import CalibrationReader
-from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
+from grace_edge.engine.precision import find_regions, load_fp32, source_digest
 from grace_edge.engine.quantize import QuantizeResult
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 from grace_edge.io import temp_dir
@@ -63,9 +63,11 @@ def available() -> bool:
 
 
 def quantize_int8_modelopt(
-    src: str | Path, out: str | Path, images: Sequence[str | Path], *, method: str = "entropy",
+    src: "str | Path | OnnxModel", out: str | Path, images: Sequence[str | Path], *, method: str = "entropy",
+    write: bool = True,
 ) -> QuantizeResult:
-    """Write ModelOpt's INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
+    """Write ModelOpt's INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``
+    (``write=False``: keep it in memory, ``result.model``)."""
     if method not in METHODS:
         raise InputError(f"--calib-method {method!r}: ModelOpt calibrates with {' or '.join(METHODS)}")
     if not images:
@@ -73,7 +75,7 @@ def quantize_int8_modelopt(
     python = modelopt_python()
     if python is None:
         raise BackendUnavailable(f"NVIDIA ModelOpt is not available; {INSTALL_HINT}")
-    src, out = Path(src), Path(out)
+    out = Path(out)
     model, meta = load_fp32(src)  # names every node: the exclusion lists address nodes by name
     regions = find_regions(model)
     with temp_dir("grace-modelopt-") as tmp:
@@ -93,10 +95,12 @@ def quantize_int8_modelopt(
         report = _run_worker(python, request, work)
         result = onnx.load(request["out"])
     meta.precision = "int8"
-    meta.source = {**meta.source, "onnx_fp32": sha256_file(src), "calib_method": method,
+    meta.source = {**meta.source, "onnx_fp32": source_digest(src), "calib_method": method,
                    "calib_images": str(len(images)), "int8_layout": LAYOUT, "modelopt": str(report["modelopt"])}
-    save_with_meta(result, out, meta)  # ModelOpt drops the metadata; the runtime needs it back
-    return QuantizeResult(out, out, False, len(images), len(request["exclude"]))  # no cache: ModelOpt calibrates
+    int8 = OnnxModel.seal(result, meta, str(out))  # ModelOpt drops the metadata; the runtime needs it back
+    if write:
+        int8.write(out)
+    return QuantizeResult(out, out, False, len(images), len(request["exclude"]), model=int8)  # no cache: ModelOpt calibrates
 
 
 def _run_worker(python: list[str], request: dict, work: Path) -> dict:
@@ -120,8 +124,8 @@ def _run_worker(python: list[str], request: dict, work: Path) -> dict:
     return json.loads(Path(request["report"]).read_text(encoding="utf-8"))
 
 
-def modelopt_int8(src: Path, out: Path, images: Sequence[Path], method: str,
-                  log: Callable[[str], None]) -> QuantizeResult | None:
+def modelopt_int8(src: "Path | OnnxModel", out: Path, images: Sequence[Path], method: str,
+                  log: Callable[[str], None], write: bool = True) -> QuantizeResult | None:
     """The TensorRT INT8 graph by ModelOpt when it is available here and calibrates with ``method``; else None (the
     caller makes ONNX Runtime's layout), after saying why in one line."""
     if method not in METHODS or not available():
@@ -133,6 +137,6 @@ def modelopt_int8(src: Path, out: Path, images: Sequence[Path], method: str,
     log("INT8 for tensorrt: NVIDIA ModelOpt layout: Q/DQ where TensorRT fuses them, FP16 elsewhere (preprocessing, "
         "decode and NMS FP32)")
     log(f"calibrating INT8 ({method}) with ModelOpt on ONNX Runtime's CPU provider, {len(images)} train images...")
-    result = quantize_int8_modelopt(src, out, images, method=method)
+    result = quantize_int8_modelopt(src, out, images, method=method, write=write)
     log(f"made the INT8 Q/DQ graph with NVIDIA ModelOpt ({result.excluded_nodes} nodes left unquantized)")
     return result

@@ -17,7 +17,7 @@ from typing import Any
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 from grace_edge.io import write_bytes
 from grace_edge.runtime.cuda_context import create_tensorrt
-from grace_edge.runtime.tensorrt_backend import import_tensorrt
+from grace_edge.runtime.cuda_context import import_tensorrt
 from grace_edge.runtime.trt_logging import set_level, tensorrt_logger
 
 MIN_TRT_MAJOR = 10  # named-tensor API and strongly typed networks; JetPack 6.1+ ships 10.3 (6.0 shipped 8.6)
@@ -38,20 +38,11 @@ class EngineBuild:
 
 
 def tensorrt_version() -> str | None:
-    """The installed TensorRT version, or None when it cannot be used (:func:`tensorrt_problem` says why)."""
+    """The installed TensorRT version, or None when it cannot be used (the TensorRT backend's ``problem()`` says why)."""
     try:
         return str(import_tensorrt().__version__)
     except BackendUnavailable:
         return None
-
-
-def tensorrt_problem() -> str | None:
-    """Why TensorRT cannot be used here, in one line ("not installed" or the native libraries' load error)."""
-    try:
-        import_tensorrt()
-    except BackendUnavailable as e:
-        return str(e)
-    return None
 
 
 def gpu_info() -> GpuInfo | None:

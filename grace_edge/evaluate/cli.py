@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_device, add_runtime_flags, runtime_options
+from grace_edge.cli_options import ARTIFACT_HELP, add_artifact, add_command, add_device, add_runtime_flags, runtime_options
 from grace_edge.evaluate.operating_points import DEFAULT_RECALL
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "val",
+    p = add_command(
+        subparsers, "val",
         help="measure a model's accuracy (COCO mAP, AP by size, precision/recall/F1) on a dataset split",
         description=(
             "Run a model on every image of a dataset split and compare its boxes with the labels.\n"
@@ -25,7 +25,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "gallery and one self-contained report.html. 'val A B C --data ...' compares artifacts on the same\n"
             "images (list them first, before the options)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_val,
     )
     add_artifact(p, f"the model to evaluate: {ARTIFACT_HELP}", old="--weights")
     p.add_argument("--data", required=True, metavar="YAML",
@@ -63,7 +63,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="metrics only: no figures, thresholds.yaml, gallery or report.html")
     add_runtime_flags(p)
-    p.set_defaults(func=run_val)
 
 
 def run_val(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def evaluate(
     max_det: int = 300,
     f1_conf: float = 0.25,
     max_images: int | None = None,
-    runtime: dict[str, Any] | None = None,
+    runtime: Any = None,
 ) -> EvalResult:
     """Evaluate ``weights`` on ``split`` of the YOLO dataset ``data``.
 
@@ -64,7 +65,8 @@ def evaluate(
     A .onnx / .engine runs through ``grace_edge.runtime.Detector`` with ``conf`` applied on the host; its input
     size, IoU threshold, max detections and device come from the artifact itself. ``max_images`` evaluates that
     many images spread evenly over the split (a quick check); images without a label file count as background.
-    ``runtime``: extra ``Detector.open`` options for an artifact (``backend``, ``inference_precision``, ``shared_cpu``).
+    ``runtime``: the :class:`~grace_edge.runtime.options.RuntimeOptions` an artifact runs with. ``weights`` may also be
+    an in-memory :class:`~grace_edge.artifact.OnnxModel` (what the build's accuracy gate hands on).
     """
     from grace_edge.devices import to_ultralytics
     from grace_edge.errors import InputError
@@ -77,13 +79,14 @@ def evaluate(
             f"evaluate: need batch >= 1, imgsz >= 32, max_det >= 1, 0 <= conf, f1_conf <= 1, 0 < iou <= 1 "
             f"(got batch={batch}, imgsz={imgsz}, max_det={max_det}, conf={conf}, f1_conf={f1_conf}, iou={iou})"
         )
+    is_pt = isinstance(path, Path) and path.suffix.lower() == ".pt"
     if imgsz is None:  # after the option checks: reading the checkpoint is slower and has its own errors
-        imgsz = default_imgsz(path)
+        imgsz = default_imgsz(path) if is_pt else 640
     ds = read_split(data, split, max_images)
-    if path.suffix.lower() == ".pt" and any(v not in (None, False, "auto", "fp32") for v in (runtime or {}).values()):
+    if is_pt and _runtime_changed(runtime):
         raise InputError(f"{path}: --backend/--inference-precision/--shared-cpu apply to exported models (.onnx), "
                          "not to a .pt checkpoint")
-    if path.suffix.lower() == ".pt":
+    if is_pt:
         preds, info = predict_pt(
             path, ds, imgsz=imgsz, batch=batch, device=to_ultralytics(device), conf=conf, iou=iou, max_det=max_det
         )
@@ -91,6 +94,12 @@ def evaluate(
         preds, info = predict_artifact(path, ds, batch=batch, conf=conf, runtime=runtime)
     settings = {"weights": str(path), "data": str(data), "split": split, **info}
     return evaluate_predictions(preds, ds, f1_conf=f1_conf, settings=settings)
+
+
+def _runtime_changed(runtime: Any) -> bool:
+    from grace_edge.runtime.options import RuntimeOptions
+
+    return bool(RuntimeOptions.of(runtime).changed())
 
 
 def default_imgsz(weights: str | os.PathLike[str]) -> int:

@@ -19,8 +19,13 @@ from grace_edge.evaluate.groundtruth import DatasetSplit, ImageLabels
 WEIGHT_SUFFIXES = (".pt", ".onnx", ".engine")
 
 
-def check_weights(weights: str | Path) -> Path:
-    """The weights path, if it exists and has a suffix we can evaluate."""
+def check_weights(weights: Any) -> Any:
+    """The weights path, if it exists and has a suffix we can evaluate; an in-memory
+    :class:`~grace_edge.artifact.OnnxModel` (the build's gate) as it is."""
+    from grace_edge.artifact import OnnxModel
+
+    if isinstance(weights, OnnxModel):
+        return weights
     path = Path(weights)
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
         raise InputError(f"{path}: unknown weights type {path.suffix!r}; expected one of {', '.join(WEIGHT_SUFFIXES)}")
@@ -74,18 +79,19 @@ def predict_pt(
 
 
 def predict_artifact(
-    weights: Path, split: DatasetSplit, *, batch: int, conf: float, runtime: dict[str, Any] | None = None
+    weights: Any, split: DatasetSplit, *, batch: int, conf: float, runtime: Any = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Run an exported .onnx / .engine through the production runtime, with ``conf`` applied on the host
-    (``runtime``: extra ``Detector.open`` options, e.g. ``backend="openvino"``)."""
+    """Run an exported .onnx / .engine (or an in-memory OnnxModel) through the production runtime, with ``conf``
+    applied on the host (``runtime``: its :class:`~grace_edge.runtime.options.RuntimeOptions`)."""
     from grace_edge.runtime import Detector
+    from grace_edge.runtime.options import RuntimeOptions
 
     preds: dict[str, np.ndarray] = {}
-    runtime = dict(runtime or {})
-    with Detector.open(weights, conf=conf, **runtime) as det:
+    options = RuntimeOptions.of(runtime)
+    with Detector.open(weights, conf=conf, options=options) as det:
         meta = det.meta
         info: dict[str, Any] = {
-            "backend": det.backend, "inference_precision": runtime.get("inference_precision", "fp32"),
+            "backend": det.backend, "inference_precision": options.inference_precision,
             "imgsz": list(meta.imgsz), "conf": conf, "iou": meta.iou_thres,
             "max_det": meta.max_det, "precision": meta.precision, "in_graph_conf": meta.conf_thres,
             "warnings": _check_names(list(det.names), split, weights),

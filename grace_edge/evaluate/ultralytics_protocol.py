@@ -166,7 +166,7 @@ def predict_ultralytics(
 def evaluate_ultralytics(
     weights: str | Path, data: str | Path, *, imgsz: int, batch: int = 16, device: str = "cpu", split: str = "val",
     conf: float = 0.001, iou: float = 0.7, max_det: int = 300, max_images: int | None = None,
-    runtime: dict[str, Any] | None = None,
+    runtime: Any = None,
 ) -> UltralyticsResult:
     """The Ultralytics protocol on ``weights``: a .pt through ``model.val()``'s own pipeline, an .onnx / .engine
     through our runtime (its canvas and NMS); both scored with Ultralytics' matching and AP."""

@@ -27,7 +27,7 @@ class ValOptions:
     out: str | None = None  # run folder; None: runs/val/<first artifact>[-2, ...]
     report: bool = True
     recall: float = DEFAULT_RECALL
-    runtime: dict[str, Any] = field(default_factory=dict)
+    runtime: Any = None  # grace_edge.runtime.options.RuntimeOptions; None: the defaults
     command: str = ""
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from grace_edge.cli_options import add_alias, add_topk
+from grace_edge.cli_options import add_alias, add_command, add_topk
 from grace_edge.data.classes import NEU_DET_IMAGE_TEXT
 from grace_edge.model.build import MODEL_NAMES
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export trained weights to an ONNX graph with preprocessing and NMS inside",
+    p = add_command(
+        subparsers, "export", help="export trained weights to an ONNX graph with preprocessing and NMS inside",
         description=(
             "Fuse the model (Lite-FEN re-parameterised, BatchNorm folded) and export it to ONNX with the box decode,\n"
             "top-K and Cluster-NMS inside the graph: outputs 'detections' [B, max_det, 6] (x1, y1, x2, y2, score,\n"
@@ -20,7 +19,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "('grace-edge build'). By default the graph also takes raw 200x200 gray camera pixels (uint8) and returns\n"
             "boxes in those pixels. Writes export/<model>-<imgsz>[-raw<H>x<W>x<C>].onnx unless --out is given."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_export,
     )
     p.add_argument(
         "--weights",
@@ -65,7 +64,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add_topk(p)
     p.add_argument("--out", metavar="PATH", help="where to write the .onnx file (default export/<model>-<imgsz>...onnx)")
     p.add_argument("--no-simplify", action="store_true", help="skip the onnxsim graph simplification")
-    p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

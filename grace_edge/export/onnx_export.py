@@ -20,6 +20,7 @@ from grace_edge.artifact import (
     OUTPUT_COUNT,
     OUTPUT_DETECTIONS,
     ArtifactMeta,
+    OnnxModel,
     set_onnx_meta,
     sha256_file,
 )
@@ -29,7 +30,6 @@ from grace_edge.export.fuse import fuse_for_inference
 from grace_edge.export.postprocess import DEFAULT_NMS_ITERS, DFLExpectation, InGraphPostprocess
 from grace_edge.export.preprocess import BoxesToSource, Letterbox, RawPreprocess
 from grace_edge.export.topk import DEFAULT_TOPK, TRT_TOPK_MAX
-from grace_edge.io import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_OPSET = 17  # covers every op we emit (TopK-11, Resize-13, GatherElements-13) and TensorRT 10.3 parses it
@@ -136,7 +136,42 @@ def export_onnx(
     simplify: bool = True,
     opset: int = DEFAULT_OPSET,
 ) -> Path:
-    """Export weights (.pt path) or a DetectionModel to a fused ONNX graph with in-graph NMS; returns the path.
+    """Export weights (.pt path) or a DetectionModel to ``out`` (default: ``exports/<model>-<imgsz>...onnx``), a
+    fused ONNX graph with in-graph NMS (see :func:`export_onnx_model` for the options); returns the path.
+
+    ``raw_input=(H, W, C)`` makes the input uint8 [B, H, W, C] camera pixels and the boxes source pixels;
+    ``raw_input=None`` makes it float32 [B, 3, imgsz, imgsz] letterboxed by the host, boxes in those pixels.
+    """
+    if out is not None and (Path(out).suffix.lower() != ".onnx" or Path(out).is_dir()):  # before minutes of export
+        raise InputError(f"--out {out}: must be a file path ending in .onnx")
+    model = export_onnx_model(weights_or_model, imgsz=imgsz, batch=batch, dynamic_batch=dynamic_batch,
+                              raw_input=raw_input, max_det=max_det, conf_thres=conf_thres, iou_thres=iou_thres,
+                              topk=topk, nms_iters=nms_iters, simplify=simplify, opset=opset)
+    out_path = Path(out) if out is not None else default_output(model.meta.model, imgsz, raw_input)
+    if out_path.suffix.lower() != ".onnx" or out_path.is_dir():
+        raise InputError(f"--out {out_path}: must be a file path ending in .onnx")
+    model.write(out_path)
+    LOGGER.info("exported %s (%s input %s)", out_path, model.meta.input_format, model.meta.input_shape)
+    return out_path
+
+
+def export_onnx_model(
+    weights_or_model: str | os.PathLike[str] | nn.Module,
+    *,
+    imgsz: int = 640,
+    batch: int = 1,
+    dynamic_batch: bool = False,
+    raw_input: tuple[int, int, int] | None = NEU_DET_RAW_INPUT,
+    max_det: int = 100,
+    conf_thres: float = 0.001,
+    iou_thres: float = 0.7,
+    topk: int = DEFAULT_TOPK,
+    nms_iters: int = DEFAULT_NMS_ITERS,
+    simplify: bool = True,
+    opset: int = DEFAULT_OPSET,
+) -> OnnxModel:
+    """Export weights (.pt path) or a DetectionModel to a fused ONNX graph with in-graph NMS, in memory and sealed
+    (what ``grace-edge build`` hands on to its next step without writing it); :func:`export_onnx` writes it.
 
     ``raw_input=(H, W, C)`` makes the input uint8 [B, H, W, C] camera pixels and the boxes source pixels;
     ``raw_input=None`` makes it float32 [B, 3, imgsz, imgsz] letterboxed by the host, boxes in those pixels.
@@ -176,18 +211,12 @@ def export_onnx(
         model=model_name(model),
         source=source,
     )
-    out_path = Path(out) if out is not None else default_output(meta.model, imgsz, raw_input)
-    if out_path.suffix.lower() != ".onnx" or out_path.is_dir():
-        raise InputError(f"--out {out_path}: must be a file path ending in .onnx")
     onnx_model = to_onnx_model(graph, example, opset, dynamic_batch)
     if simplify:
         onnx_model = _simplify(onnx_model, example)
     _set_metadata(onnx_model, meta, topk, nms_iters)
     _check(onnx_model)
-    with atomic_path(out_path) as tmp:
-        tmp.write_bytes(onnx_model.SerializeToString())
-    LOGGER.info("exported %s (%s input %s)", out_path, input_format, input_shape)
-    return out_path
+    return OnnxModel(onnx_model, meta, f"the FP32 export of {source.get('weights', meta.model)}")
 
 
 def _check_options(

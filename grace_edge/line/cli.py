@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grace_edge.cli_options import add_command
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "line",
+    p = add_command(
+        subparsers, "line",
         help="run a line: camera -> detector -> ok/reject/uninspected verdicts to MQTT, OPC UA, a JSONL log",
         description=(
             "Run the line service that CONFIG describes (see examples/line_neu_det.yaml and docs/line.md): frames\n"
@@ -17,12 +19,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "SIGTERM or Ctrl+C stops taking frames, drains the frames in flight and flushes every sink.\n"
             "Exit code: 0 when every part was inspected, 1 when some were not, 2 for a bad config."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_line,
     )
     p.add_argument("config", metavar="CONFIG.yaml", help="the line's YAML configuration")
     p.add_argument("--check", action="store_true", help="only validate CONFIG (one line per problem) and exit")
     p.add_argument("--quiet", action="store_true", help="log warnings and errors only")
-    p.set_defaults(func=run_line)
 
 
 def run_line(args: argparse.Namespace) -> int:

@@ -289,11 +289,11 @@ def parse_config(data: Mapping[str, Any], label: str, base: Path, origin: str = 
 
 
 def _model(r: _Reader, d: dict[str, Any]) -> ModelConfig:
-    from grace_edge.runtime.detector import BACKENDS, is_server_url
+    from grace_edge.runtime.backends import BACKEND_CHOICES, is_server_url
 
     raw = r.text(d, "model.path", "", required=True)
     path = raw if is_server_url(raw) else (r.file(d, "model.path") if raw else "")
-    return ModelConfig(path, r.choice(d, "model.backend", "auto", BACKENDS), r.text(d, "model.device", "auto"),
+    return ModelConfig(path, r.choice(d, "model.backend", "auto", BACKEND_CHOICES), r.text(d, "model.device", "auto"),
                        r.integer(d, "model.workers", 1, 1, 64), r.flag(d, "model.shared_cpu", False),
                        r.number(d, "model.reopen_s", 1.0))
 

@@ -256,9 +256,12 @@ class LineService:
     def _open_detector(self) -> Any:
         from grace_edge.runtime.detector import Detector
 
+        from grace_edge.runtime.backends import is_server_url
+        from grace_edge.runtime.options import RuntimeOptions
+
         m = self.config.model
-        options = {} if "://" in m.path else {"device": m.device, "backend": m.backend, "shared_cpu": m.shared_cpu}
-        return Detector.open(m.path, conf=1.0, workers=m.workers, **options)
+        options = RuntimeOptions() if is_server_url(m.path) else RuntimeOptions(m.backend, m.device, shared_cpu=m.shared_cpu)
+        return Detector.open(m.path, conf=1.0, workers=m.workers, options=options)
 
     def _new_detector(self) -> Any:
         detector = self._detector_factory()

@@ -94,9 +94,10 @@ def _resolve(name: str) -> Any:
 
 def allowed_globals() -> list[Any]:
     """The allow-listed classes, imported (grace_edge's Lite-FEN first registers itself with Ultralytics)."""
-    from grace_edge.ultralytics_setup import configure
+    from grace_edge.ultralytics_env import prepare
 
-    configure()
+    if prepare():  # what ultralytics_setup.configure does, without importing it (it imports this module)
+        guard_ultralytics()
     return [_resolve(name) for name in ALLOWED_GLOBALS]
 
 

@@ -1,17 +1,17 @@
-"""``grace-edge predict``: run an artifact (.onnx or .engine) on images, a folder, a video or a camera."""
+"""``grace-edge predict``: run an artifact (.onnx or .engine) on images, a folder, a video or a camera. argparse
+only; the loop is :func:`grace_edge.runtime.predict.predict`."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from grace_edge.cli_options import add_alias, add_device, add_runtime_flags, runtime_options
+from grace_edge.cli_options import add_alias, add_command, add_device, add_runtime_flags, runtime_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "predict",
+    p = add_command(
+        subparsers, "predict",
         help="detect defects in images, a folder, a video or a camera with an exported model or engine",
         description=(
             "Run the grace-edge ARTIFACT on SOURCE and save the images with boxes drawn (and, with --save-json, one\n"
@@ -20,7 +20,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "on the GPU (TensorRT). Boxes are in the pixels of the input images.\n"
             "Unreadable or unusable images are reported one per line and counted; the exit code is then 1."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_predict,
     )
     p.add_argument("artifact", metavar="ARTIFACT",
                    help="the model to run: .onnx from 'grace-edge export' / 'build', or .engine from 'grace-edge build'")
@@ -46,18 +46,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop a video or camera after N frames (a camera otherwise runs until Ctrl+C)")
     add_runtime_flags(p)
-    p.set_defaults(func=run_predict)
-
-
-DRAW_MIN_SIDE = 600  # NEU-DET's 200x200 images are drawn 3x larger: labels stay readable
-
-
-def _output_stem(name: str, used: set[str]) -> str:
-    stem = Path(name).stem
-    if stem in used:  # e.g. a.jpg and a.png in one folder
-        stem = name.replace(".", "_")
-    used.add(stem)
-    return stem
 
 
 def _old_spelling(args: argparse.Namespace) -> None:
@@ -73,63 +61,12 @@ def _old_spelling(args: argparse.Namespace) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import cv2
-
-    from grace_edge.errors import InputError
-    from grace_edge.io import fresh_path, write_bytes, write_json
-    from grace_edge.runtime.detector import Detector
-    from grace_edge.runtime.draw import draw_detections
-    from grace_edge.runtime.sources import describe, folder_images, iter_frames
+    from grace_edge.runtime.predict import PredictOptions, predict
 
     _old_spelling(args)
-    kind = describe(args.source)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames {args.max_frames} must be at least 1")
-    out = Path(args.out) if args.out else fresh_path(Path("runs") / "predict" / Path(args.artifact).stem)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file; --out names the folder the results go to")
-    if kind == "folder":
-        images, others = folder_images(Path(args.source))
-        if others:
-            print(f"predict: ignoring {len(others)} non-image file(s) in {args.source}: "
-                  + ", ".join(p.name for p in others[:5]) + (" ..." if len(others) > 5 else ""), file=sys.stderr)
-        if not images:
-            raise InputError(f"source {args.source}: folder has no image files")
-
-    frames_done = detections_total = 0
-    failed: list[tuple[str, str]] = []
-    used: set[str] = set()
-    with Detector.open(args.artifact, conf=args.conf, thresholds=args.thresholds, device=args.device,
-                       **runtime_options(args)) as det:
-        for frame in iter_frames(args.source, limit=args.max_frames):
-            if frame.image is None:
-                failed.append((frame.name, frame.error))
-                print(f"  {frame.name}: SKIPPED, {frame.error}", file=sys.stderr)
-                continue
-            try:
-                found = det.detect(frame.image)[0]
-            except InputError as e:
-                failed.append((frame.name, str(e)))
-                print(f"  {frame.name}: SKIPPED, {e}", file=sys.stderr)
-                continue
-            frames_done += 1
-            detections_total += len(found)
-            stem = _output_stem(frame.name, used)
-            if not args.no_draw:
-                ok, encoded = cv2.imencode(".jpg", draw_detections(frame.image, found, min_side=DRAW_MIN_SIDE))
-                if not ok:
-                    raise InputError(f"{frame.name}: OpenCV could not encode the drawn image")
-                write_bytes(out / f"{stem}.jpg", encoded.tobytes())
-            if args.save_json:
-                h, w = frame.image.shape[:2]
-                write_json(out / f"{stem}.json", {
-                    "source": frame.name, "width": w, "height": h, "model": str(args.artifact), "conf": det.conf,
-                    "thresholds": args.thresholds,
-                    "detections": [d.to_dict() for d in found],
-                })
-            summary = ", ".join(f"{d.class_name} {d.score:.2f}" for d in found[:5]) + (" ..." if len(found) > 5 else "")
-            print(f"  {frame.name}: {len(found)} detection(s)" + (f" ({summary})" if found else ""))
-
-    written = "" if args.no_draw and not args.save_json else f"; results in {out}"
-    print(f"predict: {frames_done} image(s), {detections_total} detection(s), {len(failed)} unreadable{written}")
-    return 1 if failed else 0
+    options = PredictOptions(
+        artifact=args.artifact, source=args.source, out=Path(args.out) if args.out else None, conf=args.conf,
+        thresholds=args.thresholds, device=args.device, max_frames=args.max_frames, save_json=args.save_json,
+        draw=not args.no_draw, runtime=runtime_options(args),
+    )
+    return predict(options).exit_code

@@ -98,3 +98,17 @@ class PrimaryContext:
             context, self._context = self._context, None
             context.push()
             context.detach()
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt as trt
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] in ("tensorrt", "tensorrt_bindings"):
+            raise BackendUnavailable(f"TensorRT is not installed; {INSTALL_HINT}") from None
+        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
+                                 f"{DRIVER_HINT}") from None
+    except (ImportError, OSError) as e:  # e.g. "libnvinfer.so.10: cannot open shared object file" (either type)
+        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
+                                 f"{DRIVER_HINT}") from None
+    return trt

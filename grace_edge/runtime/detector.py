@@ -8,12 +8,12 @@ Concurrency: the detector owns ``workers`` slots (each with its own buffers and,
 context and stream). ``detect`` may be called from any number of threads (each call borrows a free slot, in
 arrival order: see :class:`SlotPool`); ``submit`` queues work on a pool of ``workers`` threads, so up to ``workers``
 batches are in flight. On ONNX Runtime the cores are split between the workers' runs. The same class serves a model
-on a Triton server when ``open`` gets a ``grpc://`` or ``http://`` URL (grace_edge.serve.remote).
+on a Triton server when ``open`` gets a ``grpc://`` or ``http://`` URL (grace_edge.runtime.triton_backend). Which
+backend runs an artifact is the registry's choice (grace_edge.runtime.backends).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 import time
@@ -24,13 +24,12 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from grace_edge.artifact import ENGINE_MAGIC, ArtifactMeta, read_onnx, unpack_engine
+from grace_edge.artifact import ArtifactMeta, OnnxModel
 from grace_edge.errors import ArtifactError, GraceEdgeError, InputError
+from grace_edge.runtime.backends import is_server_url, open_backend
 from grace_edge.runtime.host_preprocess import ImagesLike, Letterbox, check_images, fill_input
+from grace_edge.runtime.options import RuntimeOptions
 from grace_edge.runtime.types import STAGES, Detection
-
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-SERVER_SCHEMES = ("grpc", "http", "https")
 
 
 class Slot(Protocol):
@@ -97,82 +96,6 @@ class SlotPool:
             if handed is not None:  # a slot arrived as we gave up: pass it on
                 self.put(handed)
             raise
-
-
-def artifact_kind(path: Path) -> str:
-    """``"engine"`` (a grace-edge TensorRT engine) or ``"onnx"``, by suffix, else by the engine header."""
-    if not path.is_file():
-        raise ArtifactError(f"{path}: model file not found")
-    suffix = path.suffix.lower()
-    if suffix in ENGINE_SUFFIXES:
-        return "engine"
-    if suffix == ".onnx":
-        return "onnx"
-    try:
-        with open(path, "rb") as f:
-            return "engine" if f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC else "onnx"
-    except OSError as e:
-        raise ArtifactError(f"{path}: cannot read the file ({e.strerror or type(e).__name__})") from None
-
-
-BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")  # auto: TensorRT for an engine, ONNX Runtime for .onnx
-
-
-def _check_backend_options(backend: str, shared_cpu: bool, inference_precision: str) -> str:
-    backend = str(backend).strip().lower()
-    if backend not in BACKENDS:
-        raise InputError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if str(inference_precision).lower() != "fp32" and backend != "openvino":
-        raise InputError(f"inference precision {inference_precision!r} is an OpenVINO hint: use it with backend "
-                         "'openvino' (ONNX Runtime and TensorRT run the precision the artifact was built with)")
-    if shared_cpu and backend == "tensorrt":
-        raise InputError("shared_cpu applies to the CPU backends (onnxruntime, openvino), not to TensorRT")
-    return backend
-
-
-def open_backend(path: Path, device: str = "auto", cuda_graph: bool = False, workers: int = 1, *,
-                 backend: str = "auto", shared_cpu: bool = False, inference_precision: str = "fp32",
-                 sync: str = "blocking") -> Backend:
-    """The backend for the artifact at ``path`` (what Detector and Triton's python-backend model run), for
-    ``workers`` batches in flight at once; ``backend``/``shared_cpu``/``inference_precision``/``sync`` as in
-    :meth:`Detector.open`."""
-    device = str(device).strip().lower()
-    backend = _check_backend_options(backend, shared_cpu, inference_precision)
-    if artifact_kind(path) == "engine":
-        if device == "cpu":
-            raise InputError(f"{path}: a TensorRT engine runs only on a GPU; on CPU open the .onnx it was built from")
-        if backend not in ("auto", "tensorrt"):
-            raise InputError(f"{path}: a TensorRT engine runs on backend 'tensorrt', not {backend!r}; open the .onnx "
-                             "it was built from")
-        from grace_edge.runtime.cuda_context import parse_device
-        from grace_edge.runtime.tensorrt_backend import TensorRTBackend
-
-        index = parse_device(device)
-        meta, blob = unpack_engine(path)  # header, size and hash checked before TensorRT sees the bytes
-        return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=cuda_graph, sync=sync)
-    if device not in ("auto", "cpu") or backend == "tensorrt":
-        raise InputError(f"{path}: ONNX models run on a CPU backend here (onnxruntime or openvino, device 'auto' or "
-                         "'cpu'); for the GPU build an engine with 'grace-edge build'")
-    if cuda_graph:
-        raise InputError("cuda_graph=True applies to TensorRT engines only")
-    if sync != "blocking":
-        raise InputError(f"sync={sync!r} applies to TensorRT engines only (how a thread waits for the GPU)")
-    # CPU runtimes: runs in flight share the cores instead of each taking all
-    # (2 runs x 2 threads on 2 cores gave 3.3 frames/s where 2 x 1 gave 4.6; benchmarks/serve_vs_embedded.py)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    meta, model = read_onnx(path)  # the runtime loads these checked bytes: a file swapped after the check never runs
-    if backend == "openvino":
-        from grace_edge.runtime.openvino_backend import OpenVinoBackend
-
-        return OpenVinoBackend(path, meta, model, inference_precision, threads=threads, shared_cpu=shared_cpu)
-    from grace_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-
-    return OnnxRuntimeBackend(path, meta, model, threads=threads, shared_cpu=shared_cpu)
-
-
-def is_server_url(path: Any) -> bool:
-    """True for ``grpc://...``, ``http://...`` and ``https://...``: a model on a Triton server."""
-    return isinstance(path, str) and path.split("://", 1)[0].lower() in SERVER_SCHEMES and "://" in path
 
 
 def _check_conf(conf: float, meta: ArtifactMeta) -> float:
@@ -251,9 +174,10 @@ class Detector:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grace-edge-detector")
 
     @classmethod
-    def open(cls, path: str | Path, *, conf: float | None = None, device: str = "auto", workers: int = 1,
+    def open(cls, path: "str | Path | OnnxModel", *, conf: float | None = None, device: str = "auto", workers: int = 1,
              cuda_graph: bool = False, backend: str = "auto", shared_cpu: bool = False,
-             inference_precision: str = "fp32", thresholds: Any = None, sync: str = "blocking") -> "Detector":
+             inference_precision: str = "fp32", thresholds: Any = None, sync: str = "blocking",
+             options: RuntimeOptions | None = None) -> "Detector":
         """Open ``path``: ``.engine`` -> TensorRT on ``device`` (``auto``/``cuda``/``cuda:N``), ``.onnx`` -> a CPU backend
         (ONNX Runtime; OpenVINO with ``backend="openvino"`` and ``inference_precision`` ``fp32`` or ``bf16``),
         ``grpc://host:8001/MODEL`` or ``http://host:8000/MODEL`` -> a Triton server (:class:`RemoteDetector`).
@@ -262,22 +186,20 @@ class Detector:
         ``thresholds`` instead gives one per class: a :class:`grace_edge.thresholds.Thresholds` or the path of a
         ``thresholds.yaml`` (as ``grace-edge val`` writes it), applied on the host like ``conf``. ``workers`` =
         batches in flight. ``sync`` (TensorRT): ``"blocking"`` (default) waiting threads sleep on a BLOCKING_SYNC
-        event; ``"spin"`` they busy-wait, a little lower latency for a CPU core per waiting worker."""
+        event; ``"spin"`` they busy-wait, a little lower latency for a CPU core per waiting worker.
+        ``options``: all of the runtime choices at once, as one :class:`RuntimeOptions` (then leave the keywords)."""
         conf = resolve_conf(conf, thresholds)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers {workers!r} must be an integer >= 1")
-        if is_server_url(path):  # a Triton server instead of a local artifact
-            from grace_edge.serve.remote import RemoteDetector
-
-            if str(device).strip().lower() != "auto" or cuda_graph or backend != "auto" or shared_cpu \
-                    or inference_precision != "fp32" or sync != "blocking":
-                raise InputError(f"{path}: device, cuda_graph, backend, shared_cpu and inference_precision apply to "
-                                 "local artifacts; the server chooses its own")
-            return RemoteDetector.open(str(path), conf=conf, workers=workers, thresholds=thresholds)
-        path = Path(path)
-        opened = open_backend(path, device, cuda_graph, workers, backend=backend, shared_cpu=shared_cpu,
-                              inference_precision=inference_precision, sync=sync)
-        return cls._from_backend(opened, path, conf, workers, thresholds)
+        keywords = RuntimeOptions(backend=backend, device=str(device), inference_precision=inference_precision,
+                                  shared_cpu=shared_cpu, cuda_graph=cuda_graph, sync=sync)
+        if options is not None and keywords.changed():
+            raise InputError(f"options and {', '.join(keywords.changed())} both given: pass one of them")
+        source = path if is_server_url(path) or isinstance(path, OnnxModel) else Path(path)
+        opened = open_backend(source, options or keywords, workers)
+        detector_class = getattr(opened, "detector_class", cls)  # a server's model opens as a RemoteDetector
+        origin = str(opened.address) if is_server_url(path) else Path(getattr(path, "origin", path))  # type: ignore
+        return detector_class._from_backend(opened, origin, conf, workers, thresholds)
 
     @classmethod
     def _from_backend(cls, backend: Backend, path: Any, conf: float, workers: int,

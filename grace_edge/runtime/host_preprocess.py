@@ -72,7 +72,7 @@ def check_image(image: object, index: int, channels: int) -> np.ndarray:
 def check_images(images: ImagesLike, meta: ArtifactMeta) -> list[np.ndarray]:
     """Validate a batch for ``meta``; returns ``HxWxC`` uint8 images with the artifact's channel count."""
     checked = [check_image(im, i, meta.channels) for i, im in enumerate(as_image_list(images))]
-    if meta.input_format == "uint8_nhwc":
+    if meta.raw_input:
         want = tuple(meta.input_shape[:2])
         for i, im in enumerate(checked):
             if im.shape[:2] != want:
@@ -102,7 +102,7 @@ def letterbox(image: np.ndarray, imgsz: tuple[int, int], out: np.ndarray) -> Let
 def fill_input(images: list[np.ndarray], meta: ArtifactMeta, buffer: np.ndarray) -> list[Letterbox | None]:
     """Write checked images into the backend's input ``buffer`` (first len(images) rows); pad rows are zeroed."""
     n = len(images)
-    if meta.input_format == "uint8_nhwc":
+    if meta.raw_input:
         for i, im in enumerate(images):
             buffer[i] = im
         transforms: list[Letterbox | None] = [None] * n

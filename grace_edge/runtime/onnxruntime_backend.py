@@ -18,10 +18,56 @@ from typing import Any
 
 import numpy as np
 
-from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, OnnxModel
 from grace_edge.errors import ArtifactError, InputError
+from grace_edge.runtime.io_check import TensorSpec, check_io
+from grace_edge.runtime.options import RuntimeOptions
 
-_ORT_TYPES = {"uint8_nhwc": "tensor(uint8)", "float32_nchw": "tensor(float)"}
+TITLE = "ONNX Runtime"
+ACCEPTS = frozenset({"shared_cpu"})
+_ORT_DTYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(int32)": np.int32,
+               "tensor(int64)": np.int64, "tensor(float16)": np.float16}
+
+
+def problem() -> str | None:
+    """Why ONNX Runtime cannot run here, or None (it is a core dependency, so normally None)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        return f"onnxruntime does not import ({e})"
+    return None
+
+
+def open_backend(model: OnnxModel, options: RuntimeOptions, workers: int) -> "OnnxRuntimeBackend":
+    """The registry's entry point: ``model`` was read and checked once; the session loads exactly its bytes."""
+    from grace_edge.runtime.backends import cpu_threads
+
+    return OnnxRuntimeBackend(model.origin, model.meta, model.data, threads=cpu_threads(workers),
+                              shared_cpu=options.shared_cpu)
+
+
+def build_artifact(model: Any, meta: ArtifactMeta, **build: Any) -> "BuiltArtifact":
+    """``grace-edge build``'s step for this backend: the ONNX itself, once a CPU session has loaded it, sealed with
+    ONNX Runtime's facts in its metadata (``model``: the in-memory ``onnx.ModelProto``; ``build``: TensorRT
+    settings, which a CPU model has no use for)."""
+    from grace_edge.artifact import set_onnx_meta
+    from grace_edge.runtime.backends import BuiltArtifact
+
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises its own exception types (Fail, InvalidGraph, NotImplemented...)
+        raise ArtifactError(f"ONNX Runtime {ort.__version__} cannot load the built model on this CPU: "
+                            f"{str(e).splitlines()[0]}") from None
+    meta.backend = {"runtime": "onnxruntime-cpu", "onnxruntime": ort.__version__}
+    set_onnx_meta(model, meta)
+    return BuiltArtifact(model.SerializeToString(), meta, [])
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else None for d in arg.shape) if arg.shape is not None else None
+    return TensorSpec(arg.name, _ORT_DTYPES.get(arg.type, object), shape)  # object: a type we never export
 
 
 class OnnxRuntimeBackend:
@@ -45,30 +91,8 @@ class OnnxRuntimeBackend:
         self.min_batch, self.max_batch = self._check_io()
 
     def _check_io(self) -> tuple[int, int]:
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = {o.name for o in self.session.get_outputs()}
-        want_out = {OUTPUT_DETECTIONS, OUTPUT_COUNT}
-        if set(inputs) != {INPUT_NAME} or not want_out <= outputs:
-            raise ArtifactError(
-                f"{self.path}: graph I/O is {sorted(inputs)} -> {sorted(outputs)}, expected "
-                f"['{INPUT_NAME}'] -> {sorted(want_out)}; export it with 'grace-edge export'"
-            )
-        spec = inputs[INPUT_NAME]
-        want_type = _ORT_TYPES[self.meta.input_format]
-        if spec.type != want_type or len(spec.shape) != 4:
-            raise ArtifactError(
-                f"{self.path}: input '{INPUT_NAME}' is {spec.type} {spec.shape}, but its metadata says "
-                f"{self.meta.input_format} {self.meta.input_shape}"
-            )
-        fixed = [d for d in spec.shape[1:] if isinstance(d, int)]
-        if fixed and tuple(spec.shape[1:]) != tuple(self.meta.input_shape):
-            raise ArtifactError(
-                f"{self.path}: input shape {spec.shape[1:]} does not match metadata input_shape {self.meta.input_shape}"
-            )
-        batch = spec.shape[0]
-        if isinstance(batch, int) and batch > 0:  # static batch: every run must use exactly this many rows
-            return batch, batch
-        return 1, self.meta.batch[2]
+        s = self.session
+        return check_io(str(self.path), self.meta, [_spec(i) for i in s.get_inputs()], [_spec(o) for o in s.get_outputs()])
 
     def create_slot(self) -> "OrtSlot":
         return OrtSlot(self)
@@ -107,8 +131,7 @@ class OrtSlot:
     def __init__(self, backend: OnnxRuntimeBackend) -> None:
         meta = backend.meta
         self.backend = backend
-        dtype = np.uint8 if meta.input_format == "uint8_nhwc" else np.float32
-        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=dtype)
+        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=meta.input.dtype)
         self.detections = np.zeros((backend.max_batch, meta.max_det, 6), dtype=np.float32)
         self.counts = np.zeros((backend.max_batch,), dtype=np.int32)
         self.binding = backend.session.io_binding()

@@ -24,14 +24,41 @@ from typing import Any
 
 import numpy as np
 
-from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, OnnxModel
 from grace_edge.errors import ArtifactError, InputError
+from grace_edge.runtime.io_check import TensorSpec, check_io
 from grace_edge.runtime.onnxruntime_backend import check_batch
+from grace_edge.runtime.options import INFERENCE_PRECISIONS as PRECISIONS, RuntimeOptions
 
-PRECISIONS = ("fp32", "bf16")  # OpenVINO's inference precision hints we offer
+TITLE = "OpenVINO"
+ACCEPTS = frozenset({"shared_cpu", "inference_precision"})
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
-_OV_TYPES = {"uint8_nhwc": "u8", "float32_nchw": "f32"}
+_OV_DTYPES = {"u8": np.uint8, "f32": np.float32, "i32": np.int32, "i64": np.int64, "f16": np.float16}
 INSTALL_HINT = "pip install 'grace-edge[openvino]'"
+
+
+def problem() -> str | None:
+    """Why OpenVINO cannot run here, or None."""
+    try:
+        import_openvino()
+    except InputError as e:
+        return str(e)
+    return None
+
+
+def open_backend(model: OnnxModel, options: RuntimeOptions, workers: int) -> "OpenVinoBackend":
+    """The registry's entry point: ``model`` was read and checked once; OpenVINO compiles exactly its bytes."""
+    from grace_edge.runtime.backends import cpu_threads
+
+    return OpenVinoBackend(model.origin, model.meta, model.data, options.inference_precision,
+                           threads=cpu_threads(workers), shared_cpu=options.shared_cpu)
+
+
+def build_artifact(model: Any, meta: ArtifactMeta, **build: Any) -> Any:
+    """The same CPU model as ONNX Runtime's (checked to load there, the default CPU runtime)."""
+    from grace_edge.runtime.onnxruntime_backend import build_artifact as cpu_model
+
+    return cpu_model(model, meta, **build)
 
 
 def import_openvino() -> Any:
@@ -90,25 +117,15 @@ class OpenVinoBackend:
             raise ArtifactError(f"{self.path}: OpenVINO cannot load this model ({str(e).strip().splitlines()[0]})") from None
 
     def _check_io(self, model: Any) -> tuple[int, int]:
-        inputs = {name: port for port in model.inputs for name in port.get_names()}
-        outputs = {name for port in model.outputs for name in port.get_names()}
-        if INPUT_NAME not in inputs or len(model.inputs) != 1 or not {OUTPUT_DETECTIONS, OUTPUT_COUNT} <= outputs:
-            raise ArtifactError(f"{self.path}: graph I/O is {sorted(inputs)} -> {sorted(outputs)}, expected "
-                                f"['{INPUT_NAME}'] -> {sorted([OUTPUT_COUNT, OUTPUT_DETECTIONS])}; export it with "
-                                "'grace-edge export'")
-        port = inputs[INPUT_NAME]
-        shape = port.get_partial_shape()
-        element = port.get_element_type().get_type_name()
-        if element != _OV_TYPES[self.meta.input_format] or shape.rank.get_length() != 4:
-            raise ArtifactError(f"{self.path}: input '{INPUT_NAME}' is {element} {shape}, but its metadata says "
-                                f"{self.meta.input_format} {self.meta.input_shape}")
-        dims = [d.get_length() if d.is_static else None for d in shape]
-        if None not in dims[1:] and tuple(dims[1:]) != tuple(self.meta.input_shape):
-            raise ArtifactError(f"{self.path}: input shape {dims[1:]} does not match metadata input_shape "
-                                f"{self.meta.input_shape}")
-        if dims[0] is not None:
-            return dims[0], dims[0]
-        return 1, self.meta.batch[2]
+        def spec(port: Any) -> TensorSpec:
+            shape = port.get_partial_shape()
+            dims = tuple(d.get_length() if d.is_static else None for d in shape) if shape.rank.is_static else None
+            dtype = _OV_DTYPES.get(port.get_element_type().get_type_name(), object)
+            names = port.get_names()  # a tensor may carry several names; ours is among them
+            name = next((n for n in (INPUT_NAME, OUTPUT_DETECTIONS, OUTPUT_COUNT) if n in names), port.get_any_name())
+            return TensorSpec(name, dtype, dims)
+
+        return check_io(str(self.path), self.meta, [spec(p) for p in model.inputs], [spec(p) for p in model.outputs])
 
     def create_slot(self) -> "OpenVinoSlot":
         return OpenVinoSlot(self)
@@ -123,8 +140,7 @@ class OpenVinoSlot:
     def __init__(self, backend: OpenVinoBackend) -> None:
         meta = backend.meta
         self.backend = backend
-        dtype = np.uint8 if meta.input_format == "uint8_nhwc" else np.float32
-        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=dtype)
+        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=meta.input.dtype)
         self.request = backend.compiled.create_infer_request()
 
     def input_buffer(self, n: int) -> np.ndarray:

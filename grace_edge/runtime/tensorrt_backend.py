@@ -24,27 +24,60 @@ from typing import Any
 
 import numpy as np
 
-from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
+from pathlib import Path
+
+from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta, unpack_engine
 from grace_edge.errors import ArtifactError, BackendUnavailable, GraceEdgeError, InputError
-from grace_edge.runtime.cuda_context import DRIVER_HINT, INSTALL_HINT, PrimaryContext, create_tensorrt
+from grace_edge.runtime.cuda_context import PrimaryContext, create_tensorrt, import_tensorrt
 from grace_edge.runtime.cuda_streams import DEFAULT_SYNC, check_sync, new_event, new_stream
+from grace_edge.runtime.backends import BuiltArtifact
+from grace_edge.runtime.io_check import TensorSpec, check_io
+from grace_edge.runtime.options import RuntimeOptions
 from grace_edge.runtime.trt_logging import tensorrt_logger
 
-_NP_INPUT = {"uint8_nhwc": np.uint8, "float32_nchw": np.float32}
+TITLE = "TensorRT engines"
+ACCEPTS = frozenset({"cuda_graph", "sync"})
 
 
-def import_tensorrt() -> Any:
+def problem() -> str | None:
+    """Why no engine can run here (TensorRT missing or its native libraries not loading), or None."""
     try:
-        import tensorrt as trt
-    except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] in ("tensorrt", "tensorrt_bindings"):
-            raise BackendUnavailable(f"TensorRT is not installed; {INSTALL_HINT}") from None
-        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
-                                 f"{DRIVER_HINT}") from None
-    except (ImportError, OSError) as e:  # e.g. "libnvinfer.so.10: cannot open shared object file" (either type)
-        raise BackendUnavailable(f"TensorRT is installed but its native libraries do not load ({e}); "
-                                 f"{DRIVER_HINT}") from None
-    return trt
+        import_tensorrt()
+    except BackendUnavailable as e:
+        return str(e)
+    return None
+
+
+def open_backend(path: Path, options: RuntimeOptions, workers: int) -> "TensorRTBackend":
+    """The registry's entry point: header, size and hash checked before TensorRT sees the bytes."""
+    from grace_edge.runtime.cuda_context import parse_device
+
+    index = parse_device(options.device)
+    meta, blob = unpack_engine(path)
+    return TensorRTBackend(blob, meta, str(path), device_index=index, cuda_graph=options.cuda_graph, sync=options.sync)
+
+
+def build_artifact(model: Any, meta: ArtifactMeta, **build: Any) -> BuiltArtifact:
+    """``grace-edge build``'s step for this backend: a strongly typed engine from the final ONNX (``build``: the
+    TensorRT settings of :func:`grace_edge.engine.tensorrt_build.build_engine`), its header naming the GPU."""
+    import hashlib
+
+    from grace_edge.artifact import pack_engine
+    from grace_edge.engine.tensorrt_build import build_engine, gpu_info
+    from grace_edge.io import temp_dir
+
+    gpu = gpu_info()
+    data = model.SerializeToString()  # model: the in-memory onnx.ModelProto
+    with temp_dir("grace-trt-") as tmp:  # TensorRT's parser takes a file (it resolves the model's folder)
+        onnx_path = Path(tmp) / "model.onnx"
+        onnx_path.write_bytes(data)
+        built = build_engine(onnx_path, **build)
+    meta.source = {**meta.source, "onnx_sha256": hashlib.sha256(data).hexdigest()}
+    meta.backend = {"tensorrt": built.tensorrt_version, "gpu": gpu.name if gpu else "?",
+                    "compute_capability": gpu.compute_capability if gpu else "?"}
+    if build.get("dla_core") is not None:
+        meta.backend["dla_core"] = str(build["dla_core"])
+    return BuiltArtifact(pack_engine(meta, built.engine), meta, list(built.notes))
 
 
 def import_cuda_graph_api() -> Any:
@@ -97,29 +130,20 @@ class TensorRTBackend:
             raise
 
     def _check_io(self) -> tuple[int, int]:
-        trt, engine, meta = self.trt, self.engine, self.meta
-        names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
-        want = {INPUT_NAME, OUTPUT_DETECTIONS, OUTPUT_COUNT}
-        if names != want or engine.get_tensor_mode(INPUT_NAME) != trt.TensorIOMode.INPUT:
-            raise ArtifactError(f"{self.origin}: engine tensors are {sorted(names)}, expected {sorted(want)}")
-        expected = {
-            INPUT_NAME: (_NP_INPUT[meta.input_format], tuple(meta.input_shape)),
-            OUTPUT_DETECTIONS: (np.float32, (meta.max_det, 6)),
-            OUTPUT_COUNT: (np.int32, ()),
-        }
-        for name, (dtype, tail) in expected.items():
-            got_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            got_tail = tuple(engine.get_tensor_shape(name))[1:]
-            if got_dtype != np.dtype(dtype) or got_tail != tail:
-                raise ArtifactError(
-                    f"{self.origin}: tensor '{name}' is {got_dtype} [B,{','.join(map(str, got_tail))}], "
-                    f"the metadata implies {np.dtype(dtype)} [B,{','.join(map(str, tail))}]"
-                )
-        batch = tuple(engine.get_tensor_shape(INPUT_NAME))[0]
-        if batch > 0:
-            return batch, batch
-        low, _, high = engine.get_tensor_profile_shape(INPUT_NAME, 0)
-        return int(low[0]), int(high[0])
+        trt, engine = self.trt, self.engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+
+        def spec(name: str) -> TensorSpec:
+            return TensorSpec(name, np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
+                              tuple(d if d >= 0 else None for d in engine.get_tensor_shape(name)))
+
+        is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
+        batch_range = None
+        if INPUT_NAME in is_input and is_input[INPUT_NAME] and tuple(engine.get_tensor_shape(INPUT_NAME))[0] < 0:
+            low, _, high = engine.get_tensor_profile_shape(INPUT_NAME, 0)
+            batch_range = (int(low[0]), int(high[0]))
+        return check_io(self.origin, self.meta, [spec(n) for n in names if is_input[n]],
+                        [spec(n) for n in names if not is_input[n]], batch_range)
 
     def create_slot(self) -> "TensorRTSlot":
         return TensorRTSlot(self)
@@ -148,7 +172,7 @@ class TensorRTSlot:
             self.stream = new_stream(cuda)
             self.events = [new_event(cuda, backend.sync) for _ in range(4)]  # start, after h2d, compute, d2h
             self.host = {
-                INPUT_NAME: cuda.pagelocked_empty((b, *meta.input_shape), _NP_INPUT[meta.input_format]),
+                INPUT_NAME: cuda.pagelocked_empty((b, *meta.input_shape), meta.input.dtype),
                 OUTPUT_DETECTIONS: cuda.pagelocked_empty((b, meta.max_det, 6), np.float32),
                 OUTPUT_COUNT: cuda.pagelocked_empty((b,), np.int32),
             }

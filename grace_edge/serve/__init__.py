@@ -12,7 +12,7 @@ from __future__ import annotations
 from grace_edge._lazy import lazy_getattr
 
 _EXPORTS = {
-    "RemoteDetector": "grace_edge.serve.remote",
+    "RemoteDetector": "grace_edge.runtime.triton_backend",
     "write_triton_repo": "grace_edge.serve.triton_repo",
 }
 __all__ = sorted(_EXPORTS)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from grace_edge.cli_options import add_command
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "triton-repo",
+    p = add_command(
+        subparsers, "triton-repo",
         help="write an NVIDIA Triton model repository from .engine/.onnx artifacts (one server for many lines)",
         description=(
             "Write a standard Triton model repository at --out serving the ARTIFACTs as versions 1..N of one model.\n"
@@ -17,7 +19,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "(KIND_CPU), or with --backend python to grace-edge's runtime inside Triton's python backend.\n"
             "Line controllers then connect with Detector.open('grpc://SERVER:8001/NAME')."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        func=run_triton_repo,
     )
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
                    help="models from 'grace-edge export' (.onnx) or 'grace-edge build' (.engine); one version each")
@@ -34,7 +36,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all-versions", action="store_true",
                    help="load every version (default: only the newest; older ones stay for rollback)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.set_defaults(func=run_triton_repo)
 
 
 def run_triton_repo(args: argparse.Namespace) -> int:

@@ -24,7 +24,8 @@ from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        from grace_edge.runtime.detector import open_backend
+        from grace_edge.runtime.backends import open_backend
+        from grace_edge.runtime.options import RuntimeOptions
 
         config = json.loads(args["model_config"])
         folder = Path(args["model_repository"]) / args["model_version"]
@@ -33,7 +34,7 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"{folder}: expected one artifact.onnx or artifact.engine")
         kind = args.get("model_instance_kind", "CPU")
         device = f"cuda:{args.get('model_instance_device_id', '0')}" if kind == "GPU" else "auto"
-        self.backend = open_backend(found[0], device)
+        self.backend = open_backend(found[0], RuntimeOptions(device=device))
         self.slot = self.backend.create_slot()
         self.max_batch = min(self.backend.max_batch, int(config.get("max_batch_size") or self.backend.max_batch))
 

@@ -36,7 +36,6 @@ from grace_edge.errors import ArtifactError, InputError
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "python")
 META_PARAMETER = "grace_edge"  # config.pbtxt parameter holding {"<version>": ArtifactMeta JSON}
 PYTHON_MODEL_SOURCE = Path(__file__).with_name("triton_python_model.py")
-_TYPES = {"uint8_nhwc": "TYPE_UINT8", "float32_nchw": "TYPE_FP32"}
 # the metadata fields that fix a model's tensors: every version of one model must agree on them
 _IO_FIELDS = ("names", "input_format", "input_shape", "imgsz", "max_det")
 
@@ -52,7 +51,7 @@ class Version:
 
 
 def _read_artifact(path: Path, number: int) -> Version:
-    from grace_edge.runtime.detector import artifact_kind  # one rule for "is this an engine", shared with Detector
+    from grace_edge.runtime.backends import artifact_kind  # one rule for "is this an engine", shared with Detector
 
     kind = artifact_kind(path)
     if kind == "engine":
@@ -121,7 +120,7 @@ def config_pbtxt(name: str, versions: list[Version], backend: str, instances: in
         f"max_batch_size: {max_batch}",
         f"version_policy: {{ {policy} }}",
         "input [",
-        f"  {{ name: {_quote(INPUT_NAME)} data_type: {_TYPES[meta.input_format]} dims: {_dims(meta.input_shape)} }}",
+        f"  {{ name: {_quote(INPUT_NAME)} data_type: {meta.input.triton_config_type} dims: {_dims(meta.input_shape)} }}",
         "]",
         "output [",
         f"  {{ name: {_quote(OUTPUT_DETECTIONS)} data_type: TYPE_FP32 dims: {_dims((meta.max_det, 6))} }},",

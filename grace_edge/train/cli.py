@@ -1,4 +1,5 @@
-"""``grace-edge train`` (one variant) and ``grace-edge ablate`` (the paper's four-variant ablation, Table 2)."""
+"""``grace-edge train`` (one variant) and ``grace-edge ablate`` (the paper's four-variant ablation, Table 2): argparse
+only; the ablation workflow and its table are :mod:`grace_edge.train.ablation`."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from grace_edge.cli_options import add_device
+from grace_edge.cli_options import add_command, add_device
 from grace_edge.model.build import MODEL_NAMES
 from grace_edge.train.protocol import GAMMA_MAX, PAPER_PROTOCOL, RAMP_EPOCHS, VARIANTS
 
 VARIANT_NAMES = tuple(VARIANTS)  # the order of the paper's Table 2
 MODEL_CHOICES = MODEL_NAMES
 P = PAPER_PROTOCOL
-TABLE_METRICS = ("map50_95", "map50", "precision", "recall", "f1")
 
 
 def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
@@ -41,15 +41,15 @@ def _protocol_options(p: argparse.ArgumentParser, project: str) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser(
-        "train",
-        help="train GRACE or a YOLO11 baseline on a YOLO dataset",
+    t = add_command(
+        sub, "train", help="train GRACE or a YOLO11 baseline on a YOLO dataset",
         description=(
             "Train one model variant. --variant picks the parts of GRACE: baseline (plain YOLO11), ds-cbsm "
             "(+ DS-CBSM++ class-balanced sampler), lite-fen (+ Lite-FEN on P3), grace (both). --model picks the size: "
             "'--model grace-s --variant baseline' trains YOLO11s. Defaults follow the paper (200 epochs, 640 px, "
             "batch 16, SGD lr0 0.001, seed 0). Weights land in PROJECT/NAME/weights/best.pt."
         ),
+        func=run_train, wrap=True,
     )
     t.add_argument("--model", default="grace-s", choices=MODEL_CHOICES, help="model size family (default grace-s)")
     t.add_argument("--variant", default="grace", choices=VARIANT_NAMES, help="which GRACE parts to use (default grace)")
@@ -59,22 +59,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "and DS-CBSM++ state (from grace_state.json beside it); the run's own settings apply, --data "
                         "is not needed")
     _protocol_options(t, "runs/train")
-    t.set_defaults(func=run_train)
 
-    a = sub.add_parser(
-        "ablate",
-        help="train and evaluate the four GRACE variants (paper Table 2)",
+    a = add_command(
+        sub, "ablate", help="train and evaluate the four GRACE variants (paper Table 2)",
         description=(
             "Train baseline, +DS-CBSM++, +Lite-FEN and GRACE with one protocol, evaluate each best.pt on the val split, "
             "and write the paper's Table 2 (variant, DS-CBSM++, Lite-FEN, params, mAP50-95, mAP50, P, R, F1) as "
             "PROJECT/NAME/ablation.md and .json."
         ),
+        func=run_ablate, wrap=True,
     )
     a.add_argument("--model", default="grace-n", choices=MODEL_CHOICES, help="model size family (default grace-n)")
     a.add_argument("--variants", nargs="+", default=list(VARIANT_NAMES), choices=VARIANT_NAMES, help="variants to run (default: all four)")
     a.add_argument("--name", default="ablation", help="run folder name; each variant trains in NAME/VARIANT")
     _protocol_options(a, "runs/ablate")
-    a.set_defaults(func=run_ablate)
 
 
 def _overrides(args: argparse.Namespace, project: str, name: str) -> dict[str, Any]:
@@ -126,51 +124,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from grace_edge.evaluate import evaluate
-    from grace_edge.evaluate.ultralytics_protocol import evaluate_ultralytics
-    from grace_edge.io import write_json, write_text
-    from grace_edge.train.trainer import train
+    from grace_edge.train.ablation import AblationOptions, ablation_table, run_ablation
 
     _require_data(args)
     out = Path(args.project) / args.name
-    rows = []
-    for variant in args.variants:
-        options = _options(args, variant)
-        trainer = train(args.data, options, **{**_overrides(args, str(out), variant), "exist_ok": True})
-        device = args.device.split(",")[0] if args.device else "cpu"
-        metrics = evaluate(trainer.best, args.data, imgsz=args.imgsz, batch=args.batch, device=device).to_dict()
-        ul = evaluate_ultralytics(trainer.best, args.data, imgsz=args.imgsz, batch=args.batch, device=device).to_dict()
-        rows.append({
-            "variant": variant, "ds_cbsm": options.sampler, "lite_fen": options.lite_fen, "architecture": options.architecture,
-            "params": sum(p.numel() for p in trainer.model.parameters()), "weights": str(trainer.best),
-            **{k: metrics.get(k) for k in TABLE_METRICS}, "per_class": metrics.get("per_class"),
-            "ultralytics": {k: ul.get(k) for k in (*TABLE_METRICS, "per_class")},
-        })
-        report = {"model": args.model, "protocol": _overrides(args, str(out), ""), "ramp_epochs": args.ramp_epochs, "rows": rows}
-        write_json(out / "ablation.json", report)  # after every variant, so a long run leaves partial results
-        write_text(out / "ablation.md", ablation_table(rows))
-    print(ablation_table(rows))
+    options = AblationOptions(data=args.data, model=args.model, variants=tuple(args.variants), out=out,
+                              overrides=_overrides(args, str(out), ""), imgsz=args.imgsz, batch=args.batch,
+                              device=args.device, ramp_epochs=args.ramp_epochs, weights=args.weights)
+    print(ablation_table(run_ablation(options)))
     print(f"written: {out / 'ablation.md'} and ablation.json")
     return 0
-
-
-def ablation_table(rows: list[dict[str, Any]]) -> str:
-    """The paper's Table 2 layout, from measured rows: COCO (ours), then the Ultralytics protocol (model.val())."""
-    tables = ["COCO protocol (grace-edge val):", "", _table(rows).rstrip("\n")]
-    if rows and all("ultralytics" in r for r in rows):
-        tables += ["", "Ultralytics protocol (model.val(), most likely the paper's):", "",
-                   _table([{**r, **r["ultralytics"]} for r in rows]).rstrip("\n")]
-    return "\n".join(tables) + "\n"
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    labels = {"baseline": "Baseline", "ds-cbsm": "+DS-CBSM++", "lite-fen": "+Lite-FEN", "grace": "GRACE"}
-    yes = lambda b: "yes" if b else "no"  # noqa: E731
-    num = lambda v: "n/a" if v is None else f"{100 * v:.2f}"  # noqa: E731  points, as the paper's Table 2
-    lines = ["| variant | DS-CBSM++ | Lite-FEN | params | mAP50-95 | mAP50 | P | R | F1 |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(
-            f"| {labels.get(r['variant'], r['variant'])} | {yes(r['ds_cbsm'])} | {yes(r['lite_fen'])} | {r['params'] / 1e6:.3f} M | "
-            + " | ".join(num(r[k]) for k in TABLE_METRICS) + " |"
-        )
-    return "\n".join(lines) + "\n"

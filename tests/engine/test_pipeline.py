@@ -45,7 +45,7 @@ def fake_evaluate(maps: dict[str, float]):
             return {"map50_95": self.map50_95}
 
     def evaluate(weights, data, **kwargs):
-        return Result(maps.get(Path(weights).name, maps["*"]))
+        return Result(maps.get(Path(str(weights)).name, maps["*"]))  # str: an in-memory model names its origin
 
     return evaluate
 
@@ -182,7 +182,9 @@ def test_openvino_backend_gates_the_hinted_precision(fp32_onnx, tmp_path, capsys
                                 "--backend", "openvino", "--inference-precision", "bf16"], capsys)
     assert code == 0, stderr
     assert "accuracy gate passed: fp32 on OpenVINO (bf16 hint)" in stdout and "--backend openvino" in stdout
-    assert seen == [None, {"backend": "openvino", "inference_precision": "bf16", "shared_cpu": False}]
+    from grace_edge.runtime.options import RuntimeOptions
+
+    assert seen == [None, RuntimeOptions(backend="openvino", inference_precision="bf16")]
 
 
 def test_gate_report_is_written_pass_or_fail(fp32_onnx, tmp_path, capsys, monkeypatch) -> None:
@@ -196,7 +198,7 @@ def test_gate_report_is_written_pass_or_fail(fp32_onnx, tmp_path, capsys, monkey
 
     def evaluate(weights, data_yaml, **kwargs):
         preds = hand_case.predictions()
-        if Path(weights).name != fp32_onnx.name:
+        if Path(str(weights)).name != fp32_onnx.name:  # str: an in-memory model names its origin
             preds["0.png"] = preds["0.png"][1:]
         return evaluate_predictions(preds, data_yaml, settings={"weights": str(weights)})
 

@@ -110,7 +110,9 @@ def test_artifact_path_with_a_fake_detector(tiny_dataset: Path, tmp_path: Path, 
     weights = tmp_path / "fake.onnx"
     weights.write_bytes(b"")
     result = evaluate(weights, tiny_dataset, batch=4, max_images=6, conf=0.001)
-    assert FakeDetector.opened_with == {"path": weights, "conf": 0.001}
+    from grace_edge.runtime.options import RuntimeOptions
+
+    assert FakeDetector.opened_with == {"path": weights, "conf": 0.001, "options": RuntimeOptions()}
     assert FakeDetector.calls == [4, 2]
     assert result.images == 6 and sum(result.tp.values()) + sum(result.fp.values()) == 6
     assert result.settings["backend"] == "fake"

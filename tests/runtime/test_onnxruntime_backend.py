@@ -21,5 +21,7 @@ def test_runtime_flags_have_one_meaning_in_every_command() -> None:
     p = argparse.ArgumentParser()
     add_runtime_flags(p)
     args = p.parse_args(["--backend", "openvino", "--inference-precision", "bf16", "--shared-cpu"])
-    assert runtime_options(args) == {"backend": "openvino", "inference_precision": "bf16", "shared_cpu": True}
-    assert runtime_options(p.parse_args([])) == {"backend": "auto", "inference_precision": "fp32", "shared_cpu": False}
+    from grace_edge.runtime.options import RuntimeOptions
+
+    assert runtime_options(args) == RuntimeOptions(backend="openvino", inference_precision="bf16", shared_cpu=True)
+    assert runtime_options(p.parse_args([])) == RuntimeOptions()

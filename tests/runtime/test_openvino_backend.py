@@ -80,7 +80,7 @@ def test_option_errors_are_one_line(fp32_onnx: Path) -> None:
 
     with pytest.raises(InputError, match="choose one of"):
         Detector.open(fp32_onnx, backend="openvino", inference_precision="int4")
-    with pytest.raises(InputError, match="OpenVINO hint"):
+    with pytest.raises(InputError, match="applies to OpenVINO only"):
         Detector.open(fp32_onnx, inference_precision="bf16")  # ONNX Runtime has no such hint
     with pytest.raises(InputError, match="backend 'nope'"):
         Detector.open(fp32_onnx, backend="nope")

@@ -13,7 +13,7 @@ import pytest
 from grace_edge.artifact import ArtifactMeta
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
 from grace_edge.runtime import Detector
-from grace_edge.serve.remote import ServerAddress, _check_config, _is_connection_error, _meta_from_config
+from grace_edge.runtime.triton_backend import ServerAddress, _check_config, _is_connection_error, _meta_from_config
 
 META = ArtifactMeta(names=["a", "b"], imgsz=(48, 64), input_format="uint8_nhwc", input_shape=(48, 64, 1), max_det=8,
                     batch=(1, 4, 8))

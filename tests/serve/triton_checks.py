@@ -46,7 +46,7 @@ def clients(out: Path, args: dict) -> None:
 
     from grace_edge.errors import GraceEdgeError, InputError
     from grace_edge.runtime import Detector
-    from grace_edge.serve.remote import RemoteDetector
+    from grace_edge.runtime.triton_backend import RemoteDetector
 
     def metrics() -> str:
         with urllib.request.urlopen(args["metrics"], timeout=5) as r:

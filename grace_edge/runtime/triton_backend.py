@@ -29,11 +29,28 @@ import numpy as np
 
 from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, ArtifactMeta
 from grace_edge.errors import ArtifactError, BackendUnavailable, GraceEdgeError, InputError
-from grace_edge.runtime.detector import Detector, is_server_url
+from grace_edge.runtime.backends import is_server_url
+from grace_edge.runtime.detector import Detector
+from grace_edge.runtime.options import RuntimeOptions
 
+TITLE = "a Triton server"
+ACCEPTS: frozenset[str] = frozenset()  # the server chooses its own runtime
 META_PARAMETER = "grace_edge"  # the same key grace_edge.serve.triton_repo writes
 DEFAULT_PORTS = {"grpc": 8001, "http": 8000, "https": 8000}
-_WIRE_TYPES = {"uint8_nhwc": ("UINT8", "TYPE_UINT8", np.uint8), "float32_nchw": ("FP32", "TYPE_FP32", np.float32)}
+
+
+def problem() -> str | None:
+    """Why no server can be reached from here (tritonclient missing), or None."""
+    try:
+        _client_module("grpc")
+    except BackendUnavailable as e:
+        return str(e)
+    return None
+
+
+def open_backend(url: str, options: RuntimeOptions, workers: int) -> "TritonBackend":
+    """The registry's entry point (the server's defaults for timeout and retries; RemoteDetector.open sets them)."""
+    return TritonBackend(url)
 
 
 class ServerUnavailable(BackendUnavailable):
@@ -189,7 +206,7 @@ def _check_config(config: dict[str, Any], meta: ArtifactMeta, origin: str) -> in
     inputs = {i["name"]: i for i in config.get("input", [])}
     outputs = {o["name"] for o in config.get("output", [])}
     spec = inputs.get(INPUT_NAME, {})
-    want_type = _WIRE_TYPES[meta.input_format][1]
+    want_type = meta.input.triton_config_type
     dims = tuple(int(d) for d in spec.get("dims", []))
     if set(inputs) != {INPUT_NAME} or spec.get("data_type") != want_type or dims != tuple(meta.input_shape) \
             or not {OUTPUT_DETECTIONS, OUTPUT_COUNT} <= outputs:
@@ -203,6 +220,7 @@ class TritonBackend:
     """The Detector backend protocol over a model on a Triton server."""
 
     name = "triton"
+    detector_class: type  # RemoteDetector, set below: Detector.open hands a server's model to it
 
     def __init__(self, url: str, *, timeout: float = 10.0, retries: int = 3) -> None:
         self.address = ServerAddress.parse(url)
@@ -250,8 +268,8 @@ class TritonSlot:
     def __init__(self, backend: TritonBackend) -> None:
         meta = backend.meta
         self.backend = backend
-        self.wire_type, _, dtype = _WIRE_TYPES[meta.input_format]
-        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=dtype)
+        self.wire_type = meta.input.triton
+        self.inputs = np.zeros((backend.max_batch, *meta.input_shape), dtype=meta.input.dtype)
         self.connection = _Connection(backend.address, backend.timeout, backend.retries)
 
     def input_buffer(self, n: int) -> np.ndarray:
@@ -312,3 +330,6 @@ class RemoteDetector(Detector):
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"conf={self._conf}, workers={self._workers}"
         return f"RemoteDetector({str(self.path)!r}, version={self.version}, {state})"
+
+
+TritonBackend.detector_class = RemoteDetector
