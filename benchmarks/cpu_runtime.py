@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / "runs" / "cpu_runtime"
 UL_ONNX, UL_OV, FLOOR = "ultralytics ONNX", "ultralytics OpenVINO", "bare network (floor)"
 OURS_FP32, OURS_INT8 = "grace-edge ORT FP32", "grace-edge ORT INT8"
+OURS_INT8_SILU = "grace-edge ORT INT8 (first 'silu' layout)"  # the layout before issue 21, side by side
 MIN_JUDGED_MAP = 0.05  # below 5 mAP50-95 points an accuracy loss says nothing about quantization: not judged
 
 
@@ -74,9 +75,10 @@ def build_artifacts(weights: Path, data: Path, imgsz: int, calib_images: int, wo
 
     fp32 = export_onnx(weights, work / "grace-fp32.onnx", imgsz=imgsz, **({"topk": topk} if topk else {}))
     log("FP32 graph exported; calibrating the CPU INT8 graph")
-    int8 = quantize_int8_cpu(fp32, work / "grace-int8-cpu.onnx", calibration_images(data, calib_images),
-                             cache_dir=WORK).path
-    return {"fp32": fp32, "int8": int8, "bare": export_bare_network(weights, imgsz, work / "bare.onnx"),
+    images = calibration_images(data, calib_images)
+    int8 = quantize_int8_cpu(fp32, work / "grace-int8-cpu.onnx", images, cache_dir=WORK).path
+    int8_silu = quantize_int8_cpu(fp32, work / "grace-int8-cpu-silu.onnx", images, cache_dir=WORK, layout="silu").path
+    return {"fp32": fp32, "int8": int8, "int8_silu": int8_silu, "bare": export_bare_network(weights, imgsz, work / "bare.onnx"),
             **ultralytics_exports(weights, imgsz, work)}
 
 
@@ -123,6 +125,7 @@ def runner_specs(art: dict[str, Path], bf16: bool) -> list[dict[str, Any]]:
         ours(OURS_FP32, art["fp32"], "onnxruntime"),
         ours("grace-edge ORT FP32 --shared-cpu", art["fp32"], "onnxruntime", shared_cpu=True),
         ours(OURS_INT8, art["int8"], "onnxruntime"),
+        ours(OURS_INT8_SILU, art["int8_silu"], "onnxruntime"),
         ours("grace-edge OpenVINO FP32", art["fp32"], "openvino", precision="fp32"),
         *([ours("grace-edge OpenVINO BF16", art["fp32"], "openvino", precision="bf16")] if bf16 else []),
         ours("grace-edge OpenVINO INT8", art["int8"], "openvino", precision="fp32"),
@@ -300,7 +303,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {ratio(r['median_ms'], UL_ONNX)} | "
                      f"{ratio(r['median_ms'], UL_OV)} | {ratio(r['median_ms'], FLOOR)} | {pct(r.get('map50_95'))} | "
                      f"{pct(r.get('map50'))} |")
-    lines += ["", "## Targets (issue 14), on this run", "", "| target | value | limit | met |", "|---|--:|--:|---|"]
+    lines += ["", "## Targets (issues 14, 21), on this run", "", "| target | value | limit | met |", "|---|--:|--:|---|"]
     for t in result["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {t['limit']} | {t['met']} |")
     lines += ["", "## Notes", "", *(f"- {n}" for n in result["notes"])]

@@ -28,7 +28,10 @@ VARIANTS = ("fp32", "fp16", "int8-entropy", "int8-percentile")
 EXTRA_VARIANTS = ("fp16-gates32", "int8-entropy-headq", "int8-minmax")
 # CPU targets (issue 14): the CPU INT8 layout (uint8 activations, quantized conv outputs and SiLUs) in ONNX Runtime,
 # and OpenVINO on the FP32 graph (FP32 / BF16 hint) and on the CPU INT8 graph.
-CPU_VARIANTS = ("int8cpu-entropy", "int8cpu-minmax", "ov-fp32", "ov-bf16", "ov-int8cpu-minmax")
+# int8cpu-*: the default CPU layout (quantize_cpu.DEFAULT_LAYOUT); int8cpusilu-*: the first CPU layout; -headf: the
+# head's last convolutions kept float (the sensitivity check of the one region the default layout adds).
+CPU_VARIANTS = ("int8cpu-entropy", "int8cpu-minmax", "int8cpu-percentile", "int8cpu-minmax-headf",
+                "int8cpusilu-minmax", "int8cpusilu-entropy", "ov-fp32", "ov-bf16", "ov-int8cpu-minmax")
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,10 +63,12 @@ def make_variant(variant: str, fp32: Path, work: Path, images: list[Path]) -> tu
     if variant.startswith("ov-"):  # the same graphs, run by OpenVINO (see runtime_of)
         inner = variant.split("-", 1)[1]
         return make_variant("fp32" if inner in ("fp32", "bf16") else inner, fp32, work, images)
-    if variant.startswith("int8cpu-"):
-        from grace_edge.engine.quantize_cpu import quantize_int8_cpu
+    if variant.startswith("int8cpu"):
+        from grace_edge.engine.quantize_cpu import DEFAULT_LAYOUT, quantize_int8_cpu
 
-        result = quantize_int8_cpu(fp32, work / f"{variant}.onnx", images, method=variant.split("-")[1], cache_dir=work)
+        layout = variant.split("-")[0][len("int8cpu"):] or DEFAULT_LAYOUT
+        result = quantize_int8_cpu(fp32, work / f"{variant}.onnx", images, method=variant.split("-")[1], cache_dir=work,
+                                   layout=layout, exclude_head_outputs=True if variant.endswith("-headf") else None)
         return result.path, {"calibration_images": result.images, "excluded_nodes": result.excluded_nodes}
     if variant == "fp32":
         return fp32, {}
@@ -141,6 +146,23 @@ def write(report: dict[str, Any], tag: str, quiet: bool = False) -> None:
             f"| {r['variant']} | {fmt(r['map50_95'])} | {fmt(r['map50'])} | {drop} | {fmt(r['precision'])} | "
             f"{fmt(r['recall'])} | {r['make_seconds']} | {r['eval_seconds']} | {r['onnx_bytes'] / 1e6:.1f} |"
         )
+    base = next((r for r in report["rows"] if r["variant"] == "fp32"), None)
+    if base and base.get("per_class"):
+        names = list(base["per_class"])
+        lines += ["", "AP50-95 per class (FP32) and each variant's drop from it (points; + = lower than FP32):", "",
+                  "| variant | " + " | ".join(names) + " | worst class drop |", "|---|" + "---:|" * (len(names) + 1)]
+        for r in report["rows"]:
+            pc = r.get("per_class") or {}
+            if r is base:
+                lines.append("| fp32 | " + " | ".join(fmt(pc.get(n)) for n in names) + " | - |")
+                continue
+            drops = [(base["per_class"][n] - pc[n]) * 100 for n in names
+                     if pc.get(n) is not None and base["per_class"].get(n) is not None]
+            r["worst_class_drop_pts"] = round(max(drops), 2) if drops else None
+            lines.append(f"| {r['variant']} | " + " | ".join(
+                "-" if pc.get(n) is None or base["per_class"].get(n) is None
+                else f"{(base['per_class'][n] - pc[n]) * 100:+.2f}" for n in names)
+                + f" | {r['worst_class_drop_pts']} |")
     publish(tag, report, lines, quiet)
 
 

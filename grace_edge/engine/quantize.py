@@ -199,12 +199,15 @@ def quantize_with(
     extra_options: dict[str, Any],
     exclude: Callable[[onnx.ModelProto], set[str]] | None = None,
     source: dict[str, str] | None = None,
+    rewrite: Callable[[onnx.ModelProto], None] | None = None,
+    finish: Callable[[onnx.ModelProto], None] | None = None,
     write: bool = True,
 ) -> QuantizeResult:
     """The steps every INT8 layout shares: checks, regions kept float, keyed calibration cache (ranges collected on
     ``op_types``; asymmetric for unsigned activations), ``quantize_static`` in QDQ format with per-channel int8
     weights, metadata. A layout gives its ``config`` (cache key), op types, activation sign and ORT options;
-    ``exclude`` adds nodes to keep float, ``source`` adds metadata."""
+    ``exclude`` adds nodes to keep float, ``source`` adds metadata; ``rewrite`` edits the FP32 graph before it is
+    calibrated and quantized, ``finish`` the quantized graph before it is saved (both in place, exact rewrites)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if method not in CALIB_METHODS:
@@ -213,6 +216,8 @@ def quantize_with(
         raise InputError("INT8 needs calibration images; none were given")
     src, out = src if isinstance(src, OnnxModel) else Path(src), Path(out)
     model, meta = load_fp32(src)
+    if rewrite:
+        rewrite(model)
     regions = find_regions(model)
     excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
     excluded |= exclude(model) if exclude else set()
@@ -241,6 +246,8 @@ def quantize_with(
         import onnx
 
         result = onnx.load(str(quantized))
+    if finish:
+        finish(result)
     meta.precision = "int8"
     meta.source = {**meta.source, "onnx_fp32": source_digest(src), "calibration": key, "calib_method": method,
                    "calib_images": str(len(images)), **(source or {})}
