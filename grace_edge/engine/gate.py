@@ -77,20 +77,11 @@ def run_gate(
     cand = evaluate_fn(candidate, data_yaml, split="val", conf=0.001, max_images=max_images, **extra)
     if ref.map50_95 is None or cand.map50_95 is None:
         raise InputError(f"--data {data_yaml}: the val split has no labelled boxes, so the accuracy gate cannot measure")
+    from grace_edge.evaluate.compare import write_gate_report  # the evaluate room writes every report
+
     report = write_gate_report(report_dir, ref, cand, precision) if report_dir is not None else None
     return GateResult(precision, ref.map50_95, cand.map50_95, max_map_drop, ref.images, ref.to_dict(), cand.to_dict(),
                       report)
-
-
-def write_gate_report(folder: str | Path, reference: Any, candidate: Any, label: str) -> Path | None:
-    """``folder/report.html`` comparing FP32 with the candidate; None when the evaluations kept no predictions."""
-    if getattr(reference, "detections", None) is None or getattr(candidate, "detections", None) is None:
-        return None
-    from grace_edge.evaluate.compare import write_compare_report
-    from grace_edge.evaluate.report import ReportOptions
-
-    return write_compare_report(Path(folder), [reference, candidate], ReportOptions(command="grace-edge build (gate)"),
-                                ["A fp32", f"B {label}"])
 
 
 def enforce(result: GateResult) -> None:

@@ -104,3 +104,12 @@ def write_compare_report(folder: Path, results: Sequence[EvalResult], options: R
                   anchor="pr"),
     ]
     return write_text(folder / "report.html", H.page("Comparison: " + " vs ".join(run.label for run in runs), body))
+
+
+def write_gate_report(folder: str | Path, reference: EvalResult, candidate: EvalResult, label: str) -> Path | None:
+    """The build gate's ``folder/report.html``, FP32 against the candidate; None when the evaluations kept no
+    predictions."""
+    if getattr(reference, "detections", None) is None or getattr(candidate, "detections", None) is None:
+        return None
+    return write_compare_report(Path(folder), [reference, candidate], ReportOptions(command="grace-edge build (gate)"),
+                                ["A fp32", f"B {label}"])
