@@ -51,7 +51,7 @@ def log(msg: str) -> None:
 
 
 def build_graphs(args: argparse.Namespace, work: Path) -> dict[str, Path]:
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.engine.quantize_cpu import DEFAULT_LAYOUT, quantize_int8_cpu
     from grace_edge.export.onnx_export import export_onnx
 
@@ -69,7 +69,7 @@ def feeds(path: Path, data: Path | None, n: int = 16) -> list[dict[str, np.ndarr
     """Val images prepared as the runtime prepares them (uint8 camera pixels for our raw-input graphs)."""
     from grace_edge.artifact import read_onnx_meta
     from grace_edge.data.yolo_yaml import split_images
-    from grace_edge.engine.calibration import CalibrationReader, pick_images
+    from grace_edge.data.calibration import CalibrationReader, pick_images
 
     meta = read_onnx_meta(path)
     if data is None:
@@ -156,7 +156,7 @@ def main() -> int:
     args = parse_args()
     import onnxruntime
 
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
     from grace_edge.ultralytics_setup import configure
 
     configure()

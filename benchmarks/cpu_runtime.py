@@ -80,7 +80,7 @@ def build_artifacts(weights: Path, data: Path, imgsz: int, calib_images: int, wo
     """Our FP32 graph, its CPU-layout INT8 copy, the bare network, and Ultralytics' ONNX and OpenVINO exports."""
     from grace_edge.engine.quantize_cpu import quantize_int8_cpu
     from grace_edge.errors import InputError
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.export.onnx_export import export_onnx
 
     fp32 = export_onnx(weights, work / "grace-fp32.onnx", imgsz=imgsz, **({"topk": topk} if topk else {}))
@@ -420,7 +420,7 @@ def main() -> int:
         return worker(json.loads(args.worker))
     if not args.weights or not args.data:
         sys.exit("cpu_runtime: --weights and --data are required")
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
     from grace_edge.evaluate import evaluate_predictions
     from grace_edge.evaluate.groundtruth import read_split
     from grace_edge.export.topk import DEFAULT_TOPK

@@ -78,7 +78,7 @@ def make(layout: str, fp32: Path, work: Path, images: list[Path], method: str) -
 
 def main() -> None:
     a = parse_args()
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.engine.conformance import check_file
     from grace_edge.evaluate import evaluate
     from grace_edge.export.onnx_export import export_onnx

@@ -90,7 +90,7 @@ def runtime_of(variant: str) -> dict[str, Any] | None:
 def main() -> None:
     a = parse_args()
     from grace_edge.evaluate import evaluate
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.export.onnx_export import export_onnx
 
     imgsz = a.imgsz or training_imgsz(a.weights) or 640

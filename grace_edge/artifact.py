@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from grace_edge.errors import ArtifactError
+from grace_edge.errors import ArtifactError, InputError
 
 FORMAT_VERSION = 1
 INPUT_NAME = "images"
@@ -161,6 +161,17 @@ class ArtifactMeta:
         except (ValueError, TypeError) as e:
             raise ArtifactError(f"{origin}: grace-edge metadata is not valid JSON of the expected form ({e})") from None
 
+
+
+def match_classes(model_names: list[str], dataset_names: list[str], where: Any) -> list[str]:
+    """How a model's classes meet a dataset's (val, the build's gate): by index. A different count is an
+    InputError naming ``where``; different names give a warning line."""
+    if len(model_names) != len(dataset_names):
+        raise InputError(f"{where}: the model has {len(model_names)} classes {model_names}, "
+                         f"the dataset has {len(dataset_names)} {dataset_names}")
+    if model_names != dataset_names:
+        return [f"class names differ: model {model_names}, dataset {dataset_names}; compared by index"]
+    return []
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
@@ -313,8 +324,9 @@ def onnx_meta(model: Any, origin: str) -> ArtifactMeta:
     return ArtifactMeta.from_json(props[ONNX_METADATA_KEY], origin=origin)
 
 
-def set_onnx_meta(model: Any, meta: ArtifactMeta, **extra: str) -> None:
-    """Store ``meta`` (and any ``extra`` string properties) in an in-memory ``onnx.ModelProto``, then seal it.
+def set_onnx_meta(model: Any, meta: ArtifactMeta, *, seal: bool = True, **extra: str) -> None:
+    """Store ``meta`` (and any ``extra`` string properties) in an in-memory ``onnx.ModelProto``, then seal it
+    (``seal=False``: leave it unsealed, with no digest entry, for a model handed on in memory).
 
     Call it last: any later change to the model breaks the digest, and the artifact is then refused at open.
     """
@@ -324,7 +336,8 @@ def set_onnx_meta(model: Any, meta: ArtifactMeta, **extra: str) -> None:
     del model.metadata_props[:]
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
-    model.metadata_props.add(key=ONNX_DIGEST_KEY, value=onnx_digest(model))
+    if seal:
+        model.metadata_props.add(key=ONNX_DIGEST_KEY, value=onnx_digest(model))
 
 
 def read_onnx_meta(path: str | Path) -> ArtifactMeta:
@@ -343,13 +356,16 @@ def read_onnx(path: str | Path) -> tuple[ArtifactMeta, bytes]:
 
 @dataclass
 class OnnxModel:
-    """A grace-edge ONNX model in memory, its digest checked (or just sealed) once: what the build steps, the gate
-    and the runtimes hand on to each other instead of writing a file and reading it back (Polygraphy's loaders)."""
+    """A grace-edge ONNX model in memory, its digest checked once (read) or computed once (when a model a step made
+    is first written or asked for its digest): what the build steps, the gate and the runtimes hand on to each other
+    instead of writing a file and reading it back (Polygraphy's loaders). The digest guards a file against change;
+    a model that never leaves memory needs none, so a step's model is not hashed on its way to the next step."""
 
-    proto: Any  # onnx.ModelProto, sealed: its digest entry matches it
+    proto: Any  # onnx.ModelProto; when sealed, its digest entry matches it
     meta: ArtifactMeta
     origin: str  # names it in messages: a file path, or what made it
     _data: bytes | None = field(default=None, repr=False)
+    sealed: bool = True
 
     @property
     def data(self) -> bytes:
@@ -360,7 +376,9 @@ class OnnxModel:
 
     @property
     def digest(self) -> str:
-        """The SHA-256 the model was sealed with (``metadata_props["grace_edge_sha256"]``)."""
+        """The SHA-256 the model is sealed with (``metadata_props["grace_edge_sha256"]``); a step's model is sealed
+        now, the first time it is asked."""
+        self._seal()
         return next(p.value for p in self.proto.metadata_props if p.key == ONNX_DIGEST_KEY)
 
     @property
@@ -394,9 +412,22 @@ class OnnxModel:
         set_onnx_meta(proto, meta)
         return cls(proto, meta, origin)
 
+    @classmethod
+    def made(cls, proto: Any, meta: ArtifactMeta, origin: str) -> "OnnxModel":
+        """``proto`` with ``meta`` stored, not yet sealed: a step's model handed on in memory (the FP16 or INT8
+        graph a build gates and then gives its backend, which seals the artifact). Sealed when written."""
+        set_onnx_meta(proto, meta, seal=False)
+        return cls(proto, meta, origin, sealed=False)
+
     def write(self, path: str | Path) -> Path:
-        """Write the model to ``path`` atomically (never a half-written file)."""
+        """Write the model to ``path`` atomically (never a half-written file), sealed."""
         from grace_edge.io import write_bytes
 
+        self._seal()
         write_bytes(Path(path), self.data)
         return Path(path)
+
+    def _seal(self) -> None:
+        if not self.sealed:
+            set_onnx_meta(self.proto, self.meta)
+            self.sealed, self._data = True, None

@@ -104,6 +104,7 @@ data = convert(neu_det, tmp / "ds", seed=0, limit_per_class=2).yaml_path
 pkg = str(Path(root).resolve() / "grace_edge") + "/"
 rooms, calls, first = {}, [], []  # every call's room; the room of each function's first call (a reader's walk)
 seen = set()
+where = []  # the function that entered each room of the reader's walk
 def room(code):
     r = rooms.get(code)
     if r is None:
@@ -130,6 +131,7 @@ def prof(frame, event, arg):
         seen.add(code)
         if not first or first[-1] != r:
             first.append(r)
+            where.append(f"{r}: {code.co_filename[len(pkg):]}:{code.co_name}")
 # Count what touches the ONNX model: every parse of ONNX bytes and every model hash (file or in-memory digest).
 import hashlib, onnx, grace_edge.artifact as artifact
 counts = {"onnx_reads": 0, "model_hashes": 0}
@@ -153,7 +155,7 @@ try:
     build(opts, log=lambda m: None)
 finally:
     sys.setprofile(None)
-print(json.dumps({"calls": calls, "first": first, **counts}))
+print(json.dumps({"calls": calls, "first": first, "where": where, **counts}))
 """
 
 
@@ -177,7 +179,7 @@ def walk(root: Path, neu_det: Path) -> dict:
     are not steps of the build); ``calls``: every call. Plus how often the build
     parsed ONNX bytes and hashed a model (file SHA-256 or in-memory digest)."""
     env = {**os.environ, "PYTHONPATH": str(root), "YOLO_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", WALK, str(root), str(neu_det)], env=env, cwd=root,
+    out = subprocess.run([sys.executable, "-c", WALK, str(root), str(Path(neu_det).resolve())], env=env, cwd=root,
                          capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"INT8 build walk failed:\n{out.stderr[-3000:]}")
@@ -189,6 +191,7 @@ def walk(root: Path, neu_det: Path) -> dict:
         "onnx_reads": found["onnx_reads"],
         "model_hashes": found["model_hashes"],
         "rooms_visited": sorted(set(found["first"])),
+        "reader_steps": found["where"],
         "reader": reader,
     }
 

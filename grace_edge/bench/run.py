@@ -231,7 +231,8 @@ def bench(options: BenchOptions, log: Callable[[str], None] = _log) -> tuple[dic
     """Time ``options.artifact``; writes the JSON, markdown and plot; returns the result and the written paths."""
     from dataclasses import replace
 
-    from grace_edge.bench import report, sysinfo
+    from grace_edge import sysinfo
+    from grace_edge.bench import report
 
     args = options
     if args.artifact is None:

@@ -1,4 +1,5 @@
-"""Dataset preparation: NEU-DET (Pascal VOC) -> Ultralytics YOLO dataset, with checks and statistics.
+"""Dataset preparation: NEU-DET (Pascal VOC) -> Ultralytics YOLO dataset, with checks and statistics; and the
+data the later stages draw from it: label files, images, the INT8 calibration set (:mod:`.calibration`).
 
 ``from grace_edge.data import convert`` is cheap: numpy, PIL and PyYAML load only when a conversion runs.
 """

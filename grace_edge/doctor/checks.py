@@ -44,8 +44,8 @@ def python_check() -> Check:
 
 
 def driver_check() -> Check:
-    """The NVIDIA driver: nvidia-smi's answer (grace_edge.bench.sysinfo probes it), else the kernel module's."""
-    from grace_edge.bench.sysinfo import gpu_info
+    """The NVIDIA driver: nvidia-smi's answer (grace_edge.sysinfo probes it), else the kernel module's."""
+    from grace_edge.sysinfo import gpu_info
 
     smi = gpu_info().get("nvidia_smi")
     if smi:
@@ -146,8 +146,8 @@ def gpu_check() -> Check:
 
 
 def jetson_checks() -> list[Check]:
-    """JetPack (from /etc/nv_tegra_release) and power mode (nvpmodel -q), read by grace_edge.bench.sysinfo; Jetson only."""
-    from grace_edge.bench import sysinfo
+    """JetPack (from /etc/nv_tegra_release) and power mode (nvpmodel -q), read by grace_edge.sysinfo; Jetson only."""
+    from grace_edge import sysinfo
 
     info = sysinfo.jetson_info()
     if not info.get("l4t_release"):

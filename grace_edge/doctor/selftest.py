@@ -161,7 +161,7 @@ def run_selftest(work: Path, log: Callable[[str], None] = print, device: str = "
 
 def on_orin() -> bool:
     """An Orin module (AGX Orin and Orin NX have DLA cores; TensorRT says how many)."""
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
 
     return "orin" in str(sysinfo.jetson_info().get("model", "")).lower()
 

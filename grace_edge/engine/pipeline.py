@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from grace_edge.artifact import ArtifactMeta, OnnxModel
 from grace_edge.data.classes import NEU_DET_IMAGE_SHAPE
-from grace_edge.engine.calibration import DEFAULT_CALIB_IMAGES
+from grace_edge.data.calibration import DEFAULT_CALIB_IMAGES
 from grace_edge.engine.targets import CPU_FALLBACK, Choice, Target, choose_backend, choose_target, ignored_flags, precision
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.io import remove_stale_temp, temp_dir
@@ -66,7 +66,7 @@ class BuildReport:
     path: Path
     backend: str  # "tensorrt" | "onnxruntime"
     precision: str
-    gate: Any = None  # grace_edge.engine.gate.GateResult when the gate ran
+    gate: Any = None  # grace_edge.evaluate.gate.GateResult when the gate ran
     notes: list[str] = field(default_factory=list)
 
 
@@ -102,8 +102,11 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
         out = _output_path(o, choice, fp32.meta, batch)
         candidate = _precision_model(o, fp32, target, Path(tmp), out, log)
         _check_tensorrt_conformance(candidate, target, log, notes)  # before the gate's minutes and the parser
+        make_artifact, announce = _artifact_step(o, choice, candidate, batch, notes)
         gate = _gate(o, fp32, candidate, log, notes, out)
-        built = _build_artifact(o, choice, candidate, batch, log)
+        if announce:
+            log(announce)
+        built = make_artifact()
     notes.extend(built.notes)
     from grace_edge.io import write_bytes
 
@@ -114,26 +117,28 @@ def build(options: BuildOptions, log: Callable[[str], None] = print) -> BuildRep
     return BuildReport(out, target.backend, o.precision, gate, notes)
 
 
-def _build_artifact(o: BuildOptions, choice: Choice, candidate: OnnxModel, batch: tuple[int, int, int],
-                    log: Callable[[str], None]) -> Any:
-    """The target's backend builds the artifact's bytes from the final model (:mod:`grace_edge.runtime.backends`)."""
+def _artifact_step(o: BuildOptions, choice: Choice, candidate: OnnxModel, batch: tuple[int, int, int],
+                   notes: list[str]) -> tuple[Callable[[], Any], str]:
+    """The target's build step bound to the final model and its settings, to run once the gate has passed (the
+    registered backend's ``build_artifact``, :mod:`grace_edge.runtime.backends`), and the line that announces it
+    (empty when the step is quick)."""
+    from functools import partial
+
     from grace_edge.runtime.backends import BY_NAME
 
     meta = ArtifactMeta.from_json(candidate.meta.to_json(), origin=candidate.origin)
     meta.batch = batch
     trt_settings = {"--workspace": o.workspace_gib, "--dla": o.dla_core, "--timing-cache": o.timing_cache}
     ignored = ignored_flags(choice.target, trt_settings)
-    if choice.target.name == "tensorrt":
-        gpu = choice.gpu
-        log(f"building a strongly typed TensorRT engine for {gpu.name} (compute {gpu.compute_capability})...")
-        built = BY_NAME["tensorrt"].load().build_artifact(
-            candidate.proto, meta, precision=o.precision, batch=batch, workspace_gib=o.workspace_gib,
-            dla_core=o.dla_core, timing_cache=o.timing_cache, verbose=o.verbose)
-    else:
-        built = BY_NAME[choice.target.backend].load().build_artifact(candidate.proto, meta)
     if ignored:
-        built.notes.append(f"{', '.join(ignored)} apply to TensorRT only and were not used")
-    return built
+        notes.append(f"{', '.join(ignored)} apply to TensorRT only and were not used")
+    backend = BY_NAME[choice.target.backend].load()
+    if choice.target.name != "tensorrt":
+        return partial(backend.build_artifact, candidate.proto, meta), ""  # serialising the model needs no line
+    gpu = choice.gpu
+    step = partial(backend.build_artifact, candidate.proto, meta, precision=o.precision, batch=batch,
+                   workspace_gib=o.workspace_gib, dla_core=o.dla_core, timing_cache=o.timing_cache, verbose=o.verbose)
+    return step, f"building a strongly typed TensorRT engine for {gpu.name} (compute {gpu.compute_capability})..."
 
 
 def _check_options(o: BuildOptions) -> None:
@@ -235,11 +240,12 @@ def _precision_model(o: BuildOptions, fp32: OnnxModel, target: Target, work: Pat
 
 def _int8_model(o: BuildOptions, fp32: OnnxModel, target: Target, dest: Path, cache_dir: Path,
                 log: Callable[[str], None]) -> OnnxModel:
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_set
     from grace_edge.engine.quantize import quantize_int8
     from grace_edge.engine.quantize_cpu import quantize_int8_cpu
 
-    images = calibration_images(o.data, o.calib_images)  # type: ignore[arg-type]
+    # picked by class and checked on this graph's input now, before any quantizer's minutes
+    images = calibration_set(o.data, o.calib_images, fp32.proto, fp32.meta)  # type: ignore[arg-type]
     if target.int8_layout == "tensorrt":
         from grace_edge.engine.quantize_modelopt import modelopt_int8
 
@@ -251,7 +257,7 @@ def _int8_model(o: BuildOptions, fp32: OnnxModel, target: Target, dest: Path, ca
         quantize, layout = quantize_int8_cpu, ("CPU layout: uint8 activations, quantized convolution outputs and "
                                                "SiLUs, run as integer kernels by ONNX Runtime and OpenVINO")
     log(f"INT8 for {target.backend}: {layout}")
-    log(f"calibrating INT8 ({o.calib_method}) on {len(images)} train images of {o.data}...")
+    log(f"calibrating INT8 ({o.calib_method}) on {len(images.paths)} train images of {o.data} ({images.describe()})...")
     result = quantize(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir, write=False)
     if result.cache_problem:
         log(f"calibration cache {result.cache_path} {result.cache_problem}: not reused, calibrated again")
@@ -298,7 +304,7 @@ def _gate(o: BuildOptions, fp32: OnnxModel, candidate: OnnxModel, log: Callable[
     if o.data is None:
         notes.append("accuracy gate did not run: no --data given, so this build's accuracy was NOT checked")
         return None
-    from grace_edge.engine.gate import enforce, run_gate
+    from grace_edge.evaluate.gate import enforce, run_gate
     from grace_edge.io import fresh_path
 
     label = o.precision if o.runtime.backend != "openvino" else f"{o.precision} on OpenVINO ({hint} hint)"

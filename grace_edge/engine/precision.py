@@ -147,7 +147,7 @@ def convert_fp16(src: "str | Path | OnnxModel", out: str | Path, *, keep_gates_f
 
 
 def fp16_model(src: "str | Path | OnnxModel", *, keep_gates_fp32: bool = False) -> OnnxModel:
-    """The FP16 model of the FP32 grace-edge ONNX ``src``, in memory and sealed (sensitive parts stay FP32)."""
+    """The FP16 model of the FP32 grace-edge ONNX ``src``, in memory, sealed when written (sensitive parts stay FP32)."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     model, meta = load_fp32(src)
@@ -164,7 +164,7 @@ def fp16_model(src: "str | Path | OnnxModel", *, keep_gates_fp32: bool = False) 
     sort_topologically(half)  # the converter appends its casts at the end; ONNX and TensorRT need producers first
     meta.precision = "fp16"
     meta.source = {**meta.source, "onnx_fp32": source_digest(src)}
-    return OnnxModel.seal(half, meta, f"{Path(str(src)).name} in fp16")
+    return OnnxModel.made(half, meta, f"{Path(str(src)).name} in fp16")
 
 
 def _constants_feeding_only(model: onnx.ModelProto, nodes: set[str]) -> set[str]:

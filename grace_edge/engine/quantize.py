@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from grace_edge.artifact import ArtifactMeta, OnnxModel
-from grace_edge.engine.calibration import CalibrationReader, graph_batch
+from grace_edge.data.calibration import CalibrationSet, checked_set
 from grace_edge.engine.precision import find_regions, load_fp32, source_digest
 from grace_edge.errors import InputError
 from grace_edge.io import temp_dir, write_text
@@ -62,7 +62,7 @@ class QuantizeResult:
     images: int
     excluded_nodes: int
     cache_problem: str | None = None  # why an existing cache was not reused (it was calibrated again)
-    model: OnnxModel | None = None  # the INT8 model in memory, sealed (what the build hands on)
+    model: OnnxModel | None = None  # the INT8 model in memory, unsealed until written (what the build hands on)
 
 
 def settings(method: str, exclude_head_outputs: bool, op_types: Sequence[str] = INT8_OP_TYPES) -> dict[str, object]:
@@ -168,7 +168,7 @@ def use_cache(cache: Path, key: str, method: str, calibrate: Callable[[], None])
 def quantize_int8(
     src: "str | Path | OnnxModel",
     out: str | Path,
-    images: Sequence[str | Path],
+    images: "Sequence[str | Path] | CalibrationSet",
     *,
     method: str = "entropy",
     exclude_head_outputs: bool = True,
@@ -188,7 +188,7 @@ def quantize_int8(
 def quantize_with(
     src: "str | Path | OnnxModel",
     out: str | Path,
-    images: Sequence[str | Path],
+    images: "Sequence[str | Path] | CalibrationSet",
     *,
     method: str,
     exclude_head_outputs: bool,
@@ -212,19 +212,19 @@ def quantize_with(
 
     if method not in CALIB_METHODS:
         raise InputError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
-    if not images:
-        raise InputError("INT8 needs calibration images; none were given")
     src, out = src if isinstance(src, OnnxModel) else Path(src), Path(out)
     model, meta = load_fp32(src)
+    # the build hands a CalibrationSet already checked on this graph; a plain list of paths is checked here
+    calib = images if isinstance(images, CalibrationSet) else checked_set(list(images), model, meta)
     if rewrite:
         rewrite(model)
     regions = find_regions(model)
     excluded = set(regions.fp32) | (set(regions.head_outputs) if exclude_head_outputs else set())
     excluded |= exclude(model) if exclude else set()
-    key = calibration_key(src, images, config)
+    key = calibration_key(src, calib.paths, config)
     cache = cache_path_for(out, key, cache_dir)
     cache_hit, problem = use_cache(cache, key, method, lambda: _calibrate(
-        model, meta, [Path(p) for p in images], method, regions.head_outputs, cache, op_types=op_types,
+        model, calib, method, regions.head_outputs, cache, op_types=op_types,
         symmetric=not unsigned_activations))
     with temp_dir("grace-int8-") as tmp:
         quantized = Path(tmp) / "int8.onnx"
@@ -250,15 +250,15 @@ def quantize_with(
         finish(result)
     meta.precision = "int8"
     meta.source = {**meta.source, "onnx_fp32": source_digest(src), "calibration": key, "calib_method": method,
-                   "calib_images": str(len(images)), **(source or {})}
-    int8 = OnnxModel.seal(result, meta, str(out))
+                   "calib_images": str(len(calib.paths)), **(source or {})}
+    int8 = OnnxModel.made(result, meta, str(out))  # sealed once: when written, or by the backend that builds it
     if write:
         int8.write(out)
-    return QuantizeResult(out, cache, cache_hit, len(images), len(excluded), problem, int8)
+    return QuantizeResult(out, cache, cache_hit, len(calib.paths), len(excluded), problem, int8)
 
 
 def _calibrate(
-    model: onnx.ModelProto, meta: ArtifactMeta, images: list[Path], method: str, head_outputs: frozenset[str],
+    model: onnx.ModelProto, calib: CalibrationSet, method: str, head_outputs: frozenset[str],
     cache: Path, op_types: Sequence[str] = INT8_OP_TYPES, symmetric: bool = True,
 ) -> None:
     """Collect the tensor ranges on the graph cut after the head's last convolutions; save them to ``cache``.
@@ -272,7 +272,7 @@ def _calibrate(
 
     input_name = model.graph.input[0].name
     stops = sorted(o for n in model.graph.node if n.name in head_outputs for o in n.output)
-    reader = CalibrationReader(images, meta, input_name, graph_batch(model))
+    reader = calib.reader()
     options = {"symmetric": symmetric, "percentile": PERCENTILE}
     with temp_dir("grace-calib-") as tmp:
         body = Path(tmp) / "body.onnx"

@@ -34,6 +34,7 @@ from grace_edge.engine.precision import find_regions
 from grace_edge.engine.quantize import PERCENTILE, QuantizeResult, quantize_with
 
 if TYPE_CHECKING:
+    from grace_edge.data.calibration import CalibrationSet
     import onnx
 
 LAYOUT = "cpu"  # ArtifactMeta.source["int8_layout"]; the TensorRT graph's is "tensorrt"
@@ -109,7 +110,7 @@ def non_silu_nodes(model: onnx.ModelProto) -> set[str]:
 def quantize_int8_cpu(
     src: str | Path,
     out: str | Path,
-    images: Sequence[str | Path],
+    images: "Sequence[str | Path] | CalibrationSet",
     *,
     method: str = "minmax",
     exclude_head_outputs: bool | None = None,

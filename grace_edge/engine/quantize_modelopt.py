@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from grace_edge.artifact import OnnxModel
-from grace_edge.engine.calibration import CalibrationReader
+from grace_edge.data.calibration import CalibrationReader, CalibrationSet
 from grace_edge.engine.precision import find_regions, load_fp32, source_digest
 from grace_edge.engine.quantize import QuantizeResult
 from grace_edge.errors import ArtifactError, BackendUnavailable, InputError
@@ -63,13 +63,14 @@ def available() -> bool:
 
 
 def quantize_int8_modelopt(
-    src: "str | Path | OnnxModel", out: str | Path, images: Sequence[str | Path], *, method: str = "entropy",
-    write: bool = True,
+    src: "str | Path | OnnxModel", out: str | Path, images: "Sequence[str | Path] | CalibrationSet", *,
+    method: str = "entropy", write: bool = True,
 ) -> QuantizeResult:
     """Write ModelOpt's INT8 Q/DQ copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``
     (``write=False``: keep it in memory, ``result.model``)."""
     if method not in METHODS:
         raise InputError(f"--calib-method {method!r}: ModelOpt calibrates with {' or '.join(METHODS)}")
+    images = images.paths if isinstance(images, CalibrationSet) else images  # fed as one array to its worker
     if not images:
         raise InputError("INT8 needs calibration images; none were given")
     python = modelopt_python()
@@ -97,7 +98,7 @@ def quantize_int8_modelopt(
     meta.precision = "int8"
     meta.source = {**meta.source, "onnx_fp32": source_digest(src), "calib_method": method,
                    "calib_images": str(len(images)), "int8_layout": LAYOUT, "modelopt": str(report["modelopt"])}
-    int8 = OnnxModel.seal(result, meta, str(out))  # ModelOpt drops the metadata; the runtime needs it back
+    int8 = OnnxModel.made(result, meta, str(out))  # ModelOpt drops the metadata; the runtime needs it back
     if write:
         int8.write(out)
     return QuantizeResult(out, out, False, len(images), len(request["exclude"]), model=int8)  # no cache: ModelOpt calibrates
@@ -124,7 +125,7 @@ def _run_worker(python: list[str], request: dict, work: Path) -> dict:
     return json.loads(Path(request["report"]).read_text(encoding="utf-8"))
 
 
-def modelopt_int8(src: "Path | OnnxModel", out: Path, images: Sequence[Path], method: str,
+def modelopt_int8(src: "Path | OnnxModel", out: Path, images: "Sequence[Path] | CalibrationSet", method: str,
                   log: Callable[[str], None], write: bool = True) -> QuantizeResult | None:
     """The TensorRT INT8 graph by ModelOpt when it is available here and calibrates with ``method``; else None (the
     caller makes ONNX Runtime's layout), after saying why in one line."""
@@ -136,7 +137,8 @@ def modelopt_int8(src: "Path | OnnxModel", out: Path, images: Sequence[Path], me
         return None
     log("INT8 for tensorrt: NVIDIA ModelOpt layout: Q/DQ where TensorRT fuses them, FP16 elsewhere (preprocessing, "
         "decode and NMS FP32)")
-    log(f"calibrating INT8 ({method}) with ModelOpt on ONNX Runtime's CPU provider, {len(images)} train images...")
+    count = len(images.paths) if isinstance(images, CalibrationSet) else len(images)
+    log(f"calibrating INT8 ({method}) with ModelOpt on ONNX Runtime's CPU provider, {count} train images...")
     result = quantize_int8_modelopt(src, out, images, method=method, write=write)
     log(f"made the INT8 Q/DQ graph with NVIDIA ModelOpt ({result.excluded_nodes} nodes left unquantized)")
     return result

@@ -26,14 +26,15 @@ def import_nncf():
     return nncf
 
 
-def quantize_int8_nncf(src: str | Path, out: str | Path, images: Sequence[str | Path], *,
+def quantize_int8_nncf(src: str | Path, out: str | Path, images: "Sequence[str | Path] | CalibrationSet", *,
                        fast_bias_correction: bool = True) -> Path:
     """Write NNCF's INT8 copy of the FP32 grace-edge ONNX ``src`` to ``out``, calibrated on ``images``."""
     nncf = import_nncf()
     from grace_edge.artifact import sha256_file
-    from grace_edge.engine.calibration import CalibrationReader, graph_batch
+    from grace_edge.data.calibration import CalibrationReader, CalibrationSet, graph_batch
     from grace_edge.engine.precision import find_regions, load_fp32, save_with_meta
 
+    images = images.paths if isinstance(images, CalibrationSet) else images
     if not images:
         raise InputError("INT8 needs calibration images; none were given")
     src = Path(src)

@@ -1,5 +1,6 @@
 """Evaluation with COCO metrics: ``evaluate`` a .pt / .onnx / .engine on a dataset split, or
-``evaluate_predictions`` for prediction arrays made any other way (e.g. to compare two NMS implementations).
+``evaluate_predictions`` for prediction arrays made any other way (e.g. to compare two NMS implementations); the
+build's accuracy gate (:mod:`.gate`) is two evaluations and their comparison report.
 
 Heavy packages (torch, Ultralytics, faster-coco-eval) load only when a function runs.
 """

@@ -6,12 +6,13 @@ A prediction array is float [n, 6]: x1, y1, x2, y2, score, class, in original im
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from grace_edge.artifact import match_classes
 from grace_edge.data.images import read_image
 from grace_edge.errors import InputError
 from grace_edge.evaluate.groundtruth import DatasetSplit, ImageLabels
@@ -34,23 +35,6 @@ def check_weights(weights: Any) -> Any:
     return path
 
 
-def _batches(images: list[ImageLabels], size: int) -> Iterator[list[ImageLabels]]:
-    for i in range(0, len(images), size):
-        yield images[i : i + size]
-
-
-def _check_names(model_names: list[str], split: DatasetSplit, weights: Path) -> list[str]:
-    """Warnings about the model's classes; a different class count is an InputError."""
-    if len(model_names) != len(split.names):
-        raise InputError(
-            f"{weights}: the model has {len(model_names)} classes {model_names}, "
-            f"the dataset has {len(split.names)} {split.names}"
-        )
-    if model_names != split.names:
-        return [f"class names differ: model {model_names}, dataset {split.names}; compared by index"]
-    return []
-
-
 def predict_pt(
     weights: Path, split: DatasetSplit, *, imgsz: int, batch: int, device: str, conf: float, iou: float, max_det: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -59,12 +43,13 @@ def predict_pt(
 
     model = load_yolo(weights)
     info: dict[str, Any] = {"backend": "ultralytics", "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
-                            "warnings": _check_names([model.names[i] for i in sorted(model.names)], split, weights)}
+                            "warnings": match_classes([model.names[i] for i in sorted(model.names)], split.names, weights)}
     from grace_edge.progress import Progress
 
     preds: dict[str, np.ndarray] = {}
     progress = Progress(f"val {weights.name}", len(split.images))
-    for chunk in _batches(split.images, batch):
+    for start in range(0, len(split.images), batch):
+        chunk = split.images[start : start + batch]
         results = model.predict(
             [read_image(im.path) for im in chunk], imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
             device=device, batch=len(chunk), verbose=False, save=False,
@@ -94,7 +79,7 @@ def predict_artifact(
             "backend": det.backend, "inference_precision": options.inference_precision,
             "imgsz": list(meta.imgsz), "conf": conf, "iou": meta.iou_thres,
             "max_det": meta.max_det, "precision": meta.precision, "in_graph_conf": meta.conf_thres,
-            "warnings": _check_names(list(det.names), split, weights),
+            "warnings": match_classes(list(det.names), split.names, weights),
         }
         if conf < meta.conf_thres:
             info["warnings"].append(f"conf {conf:g} is below the artifact's in-graph score floor {meta.conf_thres:g}: "
@@ -102,7 +87,8 @@ def predict_artifact(
         from grace_edge.progress import Progress
 
         progress = Progress(f"val {weights.name}", len(split.images))
-        for chunk in _batches(split.images, batch):  # the Detector splits further to the artifact's max batch
+        for start in range(0, len(split.images), batch):  # the Detector splits further to the artifact's max batch
+            chunk = split.images[start : start + batch]
             arrays = det.detect_arrays([read_image(im.path) for im in chunk])
             for im, arr in zip(chunk, arrays, strict=True):
                 preds[im.name] = np.asarray(arr, dtype=np.float32)

@@ -133,7 +133,7 @@ def _dist_version(name: str) -> str | None:
 
 def versions() -> dict[str, Any]:
     """The libraries the numbers depend on (bench's list, plus what evaluates and draws)."""
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
 
     found = {"grace-edge": _dist_version("grace-edge"), "python": platform.python_version(),
              "faster-coco-eval": _dist_version("faster-coco-eval"), "matplotlib": _dist_version("matplotlib"),

@@ -27,7 +27,7 @@ import numpy as np
 from grace_edge.artifact import ArtifactMeta, OnnxModel
 from grace_edge.errors import ArtifactError, GraceEdgeError, InputError
 from grace_edge.runtime.backends import is_server_url, open_backend
-from grace_edge.runtime.host_preprocess import ImagesLike, Letterbox, check_images, fill_input
+from grace_edge.host_input import ImagesLike, Letterbox, check_images, fill_input
 from grace_edge.runtime.options import RuntimeOptions
 from grace_edge.runtime.types import STAGES, Detection
 
@@ -146,7 +146,7 @@ def resolve_conf(conf: float | None, thresholds: Any) -> float:
 class Detector:
     """A GRACE detector artifact (.onnx or .engine) ready to run; open it with :meth:`Detector.open`.
 
-    Images are uint8 HxW, HxWx1 or HxWx3 (BGR) arrays, one or a list (see host_preprocess for the exact rules).
+    Images are uint8 HxW, HxWx1 or HxWx3 (BGR) arrays, one or a list (see grace_edge.host_input for the exact rules).
     A raw-input (uint8_nhwc) artifact needs every image at its native size (``meta.input_shape``): another size is
     an InputError, never a silent resize. A float32_nchw artifact takes any size (letterboxed on the host).
     Batches above ``max_batch`` are split. ONNX Runtime uses every core per run, so on CPU ``workers > 1`` mainly

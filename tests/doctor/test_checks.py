@@ -61,7 +61,7 @@ def test_a_probe_that_raises_is_one_fail_line(no_gpu, monkeypatch, capsys) -> No
 
 
 def test_jetson_release_and_power_mode(monkeypatch) -> None:
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
 
     monkeypatch.setattr(sysinfo, "jetson_info", lambda: {
         "l4t_release": "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64",
@@ -100,7 +100,7 @@ def test_doctor_reports_the_logger_stream_and_event_settings(no_gpu, capsys) -> 
 
 
 def test_driver_version_from_nvidia_smi(monkeypatch) -> None:
-    from grace_edge.bench import sysinfo
+    from grace_edge import sysinfo
 
     monkeypatch.setattr(sysinfo, "gpu_info", lambda: {"nvidia_smi": ["NVIDIA RTX A2000, 550.54.15, 210 MHz, 405 MHz, 70.00 W"]})
     assert checks.driver_check().detail == "NVIDIA 550.54.15"

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from grace_edge.artifact import read_onnx_meta
 from grace_edge.errors import InputError
-from grace_edge.engine.calibration import calibration_images, pick_images, split_images
+from grace_edge.data.calibration import calibration_images, pick_images, split_images
 from grace_edge.engine.precision import find_regions, name_nodes
 from grace_edge.engine.quantize import calibration_key, quantize_int8, settings
 from tests.helpers.models import untrained_onnx

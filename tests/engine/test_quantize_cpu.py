@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from grace_edge.artifact import read_onnx_meta
 from grace_edge.engine.quantize_cpu import DEFAULT_LAYOUT, LAYOUT, cpu_settings, non_silu_nodes, quantize_int8_cpu
-from grace_edge.engine.calibration import calibration_images
+from grace_edge.data.calibration import calibration_images
 from grace_edge.engine.precision import find_regions, name_nodes
 from grace_edge.engine.quantize import calibration_key, settings
 from tests.helpers.models import untrained_onnx

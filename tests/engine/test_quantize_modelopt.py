@@ -38,7 +38,7 @@ def modelopt_env() -> None:
 def quantized(modelopt_env, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import torch
 
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.export.onnx_export import export_onnx
     from grace_edge.model.build import build_model
 

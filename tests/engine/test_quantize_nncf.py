@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from grace_edge.artifact import read_onnx_meta
-from grace_edge.engine.calibration import calibration_images
+from grace_edge.data.calibration import calibration_images
 from grace_edge.engine.precision import find_regions, name_nodes
 from grace_edge.engine.quantize_nncf import LAYOUT, quantize_int8_nncf
 from grace_edge.errors import InputError

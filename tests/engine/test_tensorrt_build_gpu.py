@@ -26,7 +26,7 @@ def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _val_images(data_yaml: Path, n: int = 4) -> list[np.ndarray]:
     import cv2
 
-    from grace_edge.engine.calibration import pick_images, split_images
+    from grace_edge.data.calibration import pick_images, split_images
 
     return [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in pick_images(split_images(data_yaml, "val"), n)]
 
@@ -36,7 +36,7 @@ def test_engine_matches_onnxruntime(precision: str, fp32_onnx: Path, tiny_datase
     from grace_edge.artifact import pack_engine, read_onnx_meta, unpack_engine
     from grace_edge.doctor.selftest import compare_detections
     from grace_edge.engine.tensorrt_build import build_engine, gpu_info
-    from grace_edge.engine.calibration import calibration_images
+    from grace_edge.data.calibration import calibration_images
     from grace_edge.engine.precision import convert_fp16
     from grace_edge.engine.quantize import quantize_int8
     from grace_edge.io import write_bytes

@@ -6,7 +6,7 @@ regression weights (boxes of a few strides around each anchor, so NMS has real o
 scaled so scores spread over 0.02-0.99. Such a random net amplifies tiny input differences, which is why:
 
 - the float32_nchw export gets the host letterbox, which is bit-identical to Ultralytics' LetterBox
-  (tests/runtime/test_host_preprocess.py), and is compared with the model + Ultralytics NMS + scale_boxes;
+  (tests/test_host_input.py), and is compared with the model + Ultralytics NMS + scale_boxes;
 - the raw uint8 export is fed images already at the network size, so its in-graph preprocessing is only a cast and
   /255, and is compared with the float export on the same pixels.
 

@@ -194,3 +194,28 @@ def test_the_runtime_loads_the_bytes_that_were_checked(onnx_path: Path, tmp_path
     monkeypatch.setattr(artifact, "onnx_meta", check_then_swap)
     with Detector.open(onnx_path, conf=0.01, backend=backend) as det:
         np.testing.assert_array_equal(det.detect_arrays(image)[0], want)
+
+
+def test_a_steps_model_is_unsealed_in_memory_and_sealed_when_written(onnx_path: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """A model a build step makes (FP16, INT8) is handed on unhashed; it gets its digest once, when it becomes a file
+    (or is asked for it), and the file it writes opens like any sealed artifact."""
+    import grace_edge.artifact as artifact
+
+    hashes = []
+    real = artifact.onnx_digest
+    monkeypatch.setattr(artifact, "onnx_digest", lambda m: hashes.append(1) or real(m))
+    fp32 = artifact.OnnxModel.read(onnx_path)
+    hashes.clear()
+    proto = onnx.ModelProto()
+    proto.CopyFrom(fp32.proto)
+    meta = ArtifactMeta.from_json(fp32.meta.to_json())
+    made = artifact.OnnxModel.made(proto, meta, "a step's model")
+    assert not made.sealed and ONNX_DIGEST_KEY not in _props(made.proto) and ONNX_METADATA_KEY in _props(made.proto)
+    assert hashes == []
+    with pytest.raises(ArtifactError, match="no grace-edge digest"):  # an unsealed model is never taken from a file
+        artifact.onnx_meta(made.proto, "unsealed")
+    out = made.write(tmp_path / "step.onnx")
+    assert made.sealed and len(hashes) == 1
+    assert made.digest == _props(onnx.load(str(out)))[ONNX_DIGEST_KEY] and len(hashes) == 1  # not hashed again
+    assert read_onnx_meta(out).to_json() == meta.to_json()

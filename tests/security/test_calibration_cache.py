@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grace_edge.engine.calibration import calibration_images
+from grace_edge.data.calibration import calibration_images
 from grace_edge.engine.quantize import cache_problem, quantize_int8
 from tests.helpers.models import untrained_onnx
 

@@ -7,7 +7,7 @@ import pytest
 
 from grace_edge.artifact import ArtifactMeta
 from grace_edge.errors import InputError
-from grace_edge.runtime.host_preprocess import check_image, check_images, fill_input, letterbox
+from grace_edge.host_input import check_image, check_images, fill_input, letterbox
 
 
 @pytest.fixture(scope="module")

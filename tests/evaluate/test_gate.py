@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grace_edge.errors import GraceEdgeError, InputError
-from grace_edge.engine.gate import AccuracyGateFailed, enforce, run_gate
+from grace_edge.evaluate.gate import AccuracyGateFailed, enforce, run_gate
 
 
 @dataclass

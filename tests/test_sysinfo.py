@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grace_edge.bench import sysinfo
+from grace_edge import sysinfo
 
 
 def test_collect_on_this_machine_is_json_and_has_the_basics() -> None:

@@ -1,4 +1,5 @@
-"""What machine a benchmark ran on: CPU, load, library versions, GPU, TensorRT/CUDA, JetPack and power mode.
+"""What machine a figure was measured on (bench, val reports, doctor): CPU, load, library versions, GPU,
+TensorRT/CUDA, JetPack and power mode.
 
 Every probe is optional and failure-tolerant: a missing tool, file or package gives ``None`` (or is left out),
 never an exception, so ``collect()`` is safe on a laptop, a CI runner, an RTX box and a Jetson alike.
@@ -165,4 +166,4 @@ def collect() -> dict[str, Any]:
     }
 
 
-collect_sysinfo = collect  # the name ``grace_edge.bench`` exports
+collect_sysinfo = collect  # the name ``grace_edge.bench`` exports (lazily, from here)
