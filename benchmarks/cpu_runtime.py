@@ -202,8 +202,13 @@ def open_runner(spec: dict[str, Any], imgsz: int):
             models = [YOLO(spec["path"], task="detect") for _ in range(2)]
             return threaded([lambda image, m=m: m.predict(image, conf=0.25, **kw) for m in models])
 
-        return ((lambda image: model.predict(image, conf=0.25, **kw)), ul_rows,
-                {"runtime": Path(spec["path"]).suffix or "openvino"}, ul_two)
+        info = {"runtime": Path(spec["path"]).suffix or "openvino"}
+        if info["runtime"] == "openvino":  # what OpenVINO chose for it: Ultralytics sets no precision hint
+            model.predict(np.zeros((imgsz, imgsz, 3), np.uint8), conf=0.25, **kw)  # makes the predictor
+            compiled = getattr(model.predictor.model, "ov_compiled_model", None)
+            if compiled is not None:
+                info["inference_precision"] = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        return (lambda image: model.predict(image, conf=0.25, **kw)), ul_rows, info, ul_two
     import onnxruntime as ort
 
     from grace_edge.runtime.onnxruntime_backend import session_options
@@ -361,11 +366,36 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     add(f"speed-up {OURS_INT8} over {OURS_FP32}", v, 1.5, None if v is None else v >= 1.5)
     judged = loss is not None and mp(OURS_FP32) >= MIN_JUDGED_MAP
     add(f"mAP50-95 loss of {OURS_INT8} (pt)", loss, 0.5, (loss <= 0.5) if judged else None)
+    worst = worst_class_loss(rows.get(OURS_FP32, {}), rows.get(OURS_INT8, {}))
+    add(f"worst class AP50-95 loss of {OURS_INT8} (pt{', ' + worst[0] if worst else ''})",
+        worst[1] if worst else None, 1.5, (worst[1] <= 1.5) if judged and worst else None)
     v = med(OV_NNCF) / med(OV_INT8) if med(OV_NNCF) and med(OV_INT8) else None
     nncf_loss = (mp(OV_INT8) - mp(OV_NNCF)) * 100 if mp(OV_INT8) is not None and mp(OV_NNCF) is not None else None
     if v is not None:  # issue 21 item 4: NNCF is the OpenVINO pick where it is faster at equal accuracy (<= 0.5 pt)
         add(f"{OV_NNCF} / {OV_INT8} (< 1: NNCF faster; its mAP50-95 {nncf_loss:+.2f} pt lower)", v, 1.0,
             (v < 1.0 and nncf_loss <= 0.5) if judged and nncf_loss is not None else None)
+    return out
+
+
+def worst_class_loss(ref: dict[str, Any], row: dict[str, Any]) -> tuple[str, float] | None:
+    """(class, AP50-95 points lost) of the class ``row`` loses most against ``ref``; None without per-class APs."""
+    a, b = ref.get("per_class") or {}, row.get("per_class") or {}
+    losses = {c: (a[c] - b[c]) * 100 for c in a if a[c] is not None and b.get(c) is not None}
+    return max(losses.items(), key=lambda kv: kv[1]) if losses else None
+
+
+def class_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """AP50-95 per class for every scored row, and its change against our FP32 (issue 21: no class may lose > 1.5)."""
+    ref = rows.get(OURS_FP32, {}).get("per_class") or {}
+    scored = {n: r["per_class"] for n, r in rows.items() if r.get("per_class")}
+    if not ref or not scored:
+        return []
+    out = ["", f"## AP50-95 per class (change against {OURS_FP32}, points)", "",
+           "| runner | " + " | ".join(ref) + " |", "|---|" + "--:|" * len(ref)]
+    for name, per in scored.items():
+        cells = [("-" if per.get(c) is None else f"{per[c] * 100:.2f}" +
+                  ("" if name == OURS_FP32 or ref[c] is None else f" ({(per[c] - ref[c]) * 100:+.2f})")) for c in ref]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -407,6 +437,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {ratio(r['median_ms'], UL_ONNX)} | "
                      f"{ratio(r['median_ms'], UL_OV)} | {ratio(r['median_ms'], FLOOR)} | {pct(r.get('map50_95'))} | "
                      f"{pct(r.get('map50'))} | {num(r.get('fps_1'))} | {num(r.get('fps_2'))} |")
+    lines += class_table(rows)
     lines += ["", "## Targets (issues 14, 21), on this run", "", "| target | value | limit | met |", "|---|--:|--:|---|"]
     for t in result["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {t['limit']} | {t['met']} |")
@@ -473,7 +504,7 @@ def main() -> int:
                 if preds:
                     m = evaluate_predictions({k: np.asarray(v, dtype=np.float32).reshape(-1, 6) for k, v in preds.items()},
                                              split).to_dict()
-                    rows[w.name].update(map50_95=m["map50_95"], map50=m["map50"])
+                    rows[w.name].update(map50_95=m["map50_95"], map50=m["map50"], per_class=m["per_class"])
                 log(f"mAP {w.name}: {rows[w.name].get('map50_95')}")
         finally:
             for w in workers:
@@ -485,6 +516,10 @@ def main() -> int:
         notes.insert(0, f"LOW-ACCURACY MODEL: FP32 mAP50-95 is {fp32_map * 100:.2f} at imgsz {args.imgsz}, so the "
                         "mAP columns cannot judge precision losses (the INT8 target is left unjudged); use weights "
                         "trained at this size")
+    ul_precision = rows.get(UL_OV, {}).get("info", {}).get("inference_precision")
+    if ul_precision:
+        notes.append(f"{UL_OV} ran at OpenVINO's default inference precision on this CPU, {ul_precision} (Ultralytics "
+                     "sets no hint); our OpenVINO rows set theirs (FP32 unless the row says BF16)")
     notes.append("Our graphs keep every candidate scoring >= 0.001 through in-graph top-K + Cluster-NMS and apply "
                  "conf 0.25 on the host; Ultralytics filters at 0.25 before its NMS.")
     notes.append("The floor runs a float [1, 3, 640, 640] input through the fused network and box decode only; our "

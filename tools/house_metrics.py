@@ -155,6 +155,8 @@ try:
     build(opts, log=lambda m: None)
 finally:
     sys.setprofile(None)
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
 print(json.dumps({"calls": calls, "first": first, "where": where, **counts}))
 """
 

@@ -255,7 +255,9 @@ def _int8_model(o: BuildOptions, fp32: OnnxModel, target: Target, dest: Path, ca
         quantize, layout = quantize_int8, "TensorRT layout: symmetric int8 Q/DQ on convolution inputs, FP32 elsewhere"
     else:
         quantize, layout = quantize_int8_cpu, ("CPU layout: uint8 activations, quantized convolution outputs and "
-                                               "SiLUs, run as integer kernels by ONNX Runtime and OpenVINO")
+                                               "SiLUs, run as integer kernels by ONNX Runtime and OpenVINO; picked "
+                                               "over NNCF's layout, faster on OpenVINO but not as accurate "
+                                               "(benchmarks/results/cpu_runtime_128.md)")
     log(f"INT8 for {target.backend}: {layout}")
     log(f"calibrating INT8 ({o.calib_method}) on {len(images.paths)} train images of {o.data} ({images.describe()})...")
     result = quantize(fp32, dest, images, method=o.calib_method, cache_dir=cache_dir, write=False)
