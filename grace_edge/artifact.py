@@ -162,7 +162,6 @@ class ArtifactMeta:
             raise ArtifactError(f"{origin}: grace-edge metadata is not valid JSON of the expected form ({e})") from None
 
 
-
 def match_classes(model_names: list[str], dataset_names: list[str], where: Any) -> list[str]:
     """How a model's classes meet a dataset's (val, the build's gate): by index. A different count is an
     InputError naming ``where``; different names give a warning line."""
@@ -172,6 +171,7 @@ def match_classes(model_names: list[str], dataset_names: list[str], where: Any) 
     if model_names != dataset_names:
         return [f"class names differ: model {model_names}, dataset {dataset_names}; compared by index"]
     return []
+
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from grace_edge.artifact import ArtifactMeta, OnnxModel
+from grace_edge.artifact import OnnxModel
 from grace_edge.data.calibration import CalibrationSet, checked_set
 from grace_edge.engine.precision import find_regions, load_fp32, source_digest
 from grace_edge.errors import InputError

@@ -11,9 +11,12 @@ NNCF is optional (``pip install nncf``); without it this module says so in one l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from grace_edge.errors import InputError
+
+if TYPE_CHECKING:
+    from grace_edge.data.calibration import CalibrationSet
 
 LAYOUT = "nncf"  # ArtifactMeta.source["int8_layout"]
 

@@ -15,7 +15,7 @@ import numpy as np
 from grace_edge.artifact import match_classes
 from grace_edge.data.images import read_image
 from grace_edge.errors import InputError
-from grace_edge.evaluate.groundtruth import DatasetSplit, ImageLabels
+from grace_edge.evaluate.groundtruth import DatasetSplit
 
 WEIGHT_SUFFIXES = (".pt", ".onnx", ".engine")
 

@@ -19,7 +19,7 @@ from grace_edge.evaluate import report_html as H
 from grace_edge.evaluate.coco import MATCH_IOU, EvalResult
 from grace_edge.evaluate.matching import ClassMatches, match_split
 from grace_edge.evaluate.operating_points import (
-    DEFAULT_RECALL, GOOD_PART, ClassPoints, OperatingPoint, operating_points, point_at, to_thresholds,
+    DEFAULT_RECALL, GOOD_PART, ClassPoints, OperatingPoint, operating_points, to_thresholds,
 )
 from grace_edge.thresholds import Thresholds, save_thresholds
 

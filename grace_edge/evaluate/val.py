@@ -4,7 +4,7 @@ write the metrics JSON and the report (one artifact: its report; several: one re
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

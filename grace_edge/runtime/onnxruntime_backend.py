@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from grace_edge.artifact import INPUT_NAME, OUTPUT_COUNT, OUTPUT_DETECTIONS, Art
 from grace_edge.errors import ArtifactError, InputError
 from grace_edge.runtime.io_check import TensorSpec, check_io
 from grace_edge.runtime.options import RuntimeOptions
+
+if TYPE_CHECKING:
+    from grace_edge.runtime.backends import BuiltArtifact  # for the annotation; build_artifact imports it when run
 
 TITLE = "ONNX Runtime"
 ACCEPTS = frozenset({"shared_cpu"})
