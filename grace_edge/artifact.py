@@ -365,7 +365,6 @@ class OnnxModel:
     meta: ArtifactMeta
     origin: str  # names it in messages: a file path, or what made it
     _data: bytes | None = field(default=None, repr=False)
-    sealed: bool = True
 
     @property
     def data(self) -> bytes:
@@ -380,6 +379,11 @@ class OnnxModel:
         now, the first time it is asked."""
         self._seal()
         return next(p.value for p in self.proto.metadata_props if p.key == ONNX_DIGEST_KEY)
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the model carries its digest entry (read from a file, or sealed since it was made)."""
+        return any(p.key == ONNX_DIGEST_KEY for p in self.proto.metadata_props)
 
     @property
     def name(self) -> str:
@@ -407,17 +411,11 @@ class OnnxModel:
         return cls(model, onnx_meta(model, str(path)), str(path), data)
 
     @classmethod
-    def seal(cls, proto: Any, meta: ArtifactMeta, origin: str) -> "OnnxModel":
-        """``proto`` with ``meta`` stored and the digest computed: a new artifact made in memory."""
-        set_onnx_meta(proto, meta)
-        return cls(proto, meta, origin)
-
-    @classmethod
     def made(cls, proto: Any, meta: ArtifactMeta, origin: str) -> "OnnxModel":
         """``proto`` with ``meta`` stored, not yet sealed: a step's model handed on in memory (the FP16 or INT8
         graph a build gates and then gives its backend, which seals the artifact). Sealed when written."""
         set_onnx_meta(proto, meta, seal=False)
-        return cls(proto, meta, origin, sealed=False)
+        return cls(proto, meta, origin)
 
     def write(self, path: str | Path) -> Path:
         """Write the model to ``path`` atomically (never a half-written file), sealed."""
@@ -430,4 +428,4 @@ class OnnxModel:
     def _seal(self) -> None:
         if not self.sealed:
             set_onnx_meta(self.proto, self.meta)
-            self.sealed, self._data = True, None
+            self._data = None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from grace_edge.artifact import ArtifactMeta
-from grace_edge.data.yolo_yaml import load_data_yaml, pick_evenly, split_images
+from grace_edge.data.yolo_yaml import class_names, load_data_yaml, pick_evenly, split_images
 from grace_edge.errors import InputError
 
 if TYPE_CHECKING:
@@ -45,16 +45,10 @@ def _stratified(data_yaml: str | Path, n: int) -> tuple[list[Path], dict[str, in
     if n < 1:
         raise InputError(f"--calib-images must be at least 1, got {n}")
     files = split_images(data_yaml, "train")
-    groups = _by_class(files, _class_names(data_yaml))
+    groups = _by_class(files, class_names(load_data_yaml(data_yaml)[0], Path(data_yaml)))
     share = _shares(n, {name: len(paths) for name, paths in groups.items()})
     picked = {name: pick_evenly(groups[name], k) for name, k in share.items() if k}
     return [p for paths in picked.values() for p in paths], {name: len(paths) for name, paths in picked.items()}
-
-
-def _class_names(data_yaml: str | Path) -> list[str]:
-    cfg, _ = load_data_yaml(data_yaml)
-    names = cfg.get("names") or {}
-    return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(v) for v in names]
 
 
 def _by_class(files: Sequence[Path], names: list[str]) -> dict[str, list[Path]]:

@@ -48,6 +48,22 @@ def load_data_yaml(data: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
     return cfg, root
 
 
+def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
+    """The class names of a data YAML dict, index order."""
+    names = cfg.get("names")
+    if isinstance(names, dict):
+        try:
+            indexed = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{origin}: 'names' keys must be class indices 0..n-1") from None
+        if sorted(indexed) != list(range(len(indexed))):
+            raise InputError(f"{origin}: 'names' keys must be 0..{len(indexed) - 1}, got {sorted(indexed)}")
+        names = [indexed[i] for i in range(len(indexed))]
+    if not isinstance(names, list) or not names:
+        raise InputError(f"{origin}: 'names' must be a non-empty list or {{index: name}} dict of classes")
+    return [str(n) for n in names]
+
+
 def images_in(folder: Path) -> list[Path]:
     """Image files under ``folder``, sorted."""
     return sorted(p for p in folder.rglob("*") if is_image(p) and p.is_file())

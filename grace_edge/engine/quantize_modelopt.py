@@ -137,8 +137,8 @@ def modelopt_int8(src: "Path | OnnxModel", out: Path, images: "Sequence[Path] | 
         return None
     log("INT8 for tensorrt: NVIDIA ModelOpt layout: Q/DQ where TensorRT fuses them, FP16 elsewhere (preprocessing, "
         "decode and NMS FP32)")
-    count = len(images.paths) if isinstance(images, CalibrationSet) else len(images)
-    log(f"calibrating INT8 ({method}) with ModelOpt on ONNX Runtime's CPU provider, {count} train images...")
+    log(f"calibrating INT8 ({method}) with ModelOpt on ONNX Runtime's CPU provider, "
+        f"{len(getattr(images, 'paths', images))} train images...")
     result = quantize_int8_modelopt(src, out, images, method=method, write=write)
     log(f"made the INT8 Q/DQ graph with NVIDIA ModelOpt ({result.excluded_nodes} nodes left unquantized)")
     return result

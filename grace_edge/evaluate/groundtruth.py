@@ -18,13 +18,12 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from grace_edge.data.images import decode_image_bytes
 from grace_edge.data.labels import label_path_for, read_boxes
-from grace_edge.data.yolo_yaml import load_data_yaml, pick_evenly, split_images
+from grace_edge.data.yolo_yaml import class_names, load_data_yaml, pick_evenly, split_images
 from grace_edge.errors import InputError
 
 _TRUNCATION_CHECKED = frozenset({".jpg", ".jpeg", ".png"})
@@ -54,22 +53,6 @@ class DatasetSplit:
     @property
     def num_instances(self) -> int:
         return int(sum(len(im.classes) for im in self.images))
-
-
-def class_names(cfg: dict[str, Any], origin: Path) -> list[str]:
-    """The class names of a data YAML dict, index order."""
-    names = cfg.get("names")
-    if isinstance(names, dict):
-        try:
-            indexed = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise InputError(f"{origin}: 'names' keys must be class indices 0..n-1") from None
-        if sorted(indexed) != list(range(len(indexed))):
-            raise InputError(f"{origin}: 'names' keys must be 0..{len(indexed) - 1}, got {sorted(indexed)}")
-        names = [indexed[i] for i in range(len(indexed))]
-    if not isinstance(names, list) or not names:
-        raise InputError(f"{origin}: 'names' must be a non-empty list or {{index: name}} dict of classes")
-    return [str(n) for n in names]
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -50,8 +50,7 @@ def check_labels(data: str | os.PathLike[str]) -> None:
     do); here the first such line stops training before it starts, naming the file, the line and the id. Only
     class ids are checked (:func:`grace_edge.data.labels.read_classes`): boxes Ultralytics accepts stay accepted."""
     from grace_edge.data.labels import label_path_for, read_classes
-    from grace_edge.data.yolo_yaml import load_data_yaml, split_images
-    from grace_edge.evaluate.groundtruth import class_names
+    from grace_edge.data.yolo_yaml import class_names, load_data_yaml, split_images
 
     origin = Path(data)
     cfg, _ = load_data_yaml(origin)
